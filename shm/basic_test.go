@@ -1,0 +1,224 @@
+package shm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testOptions are small enough for quick tests and still have many stripes.
+func testOptions() *Options {
+	return &Options{Size: 8 << 20, MaxValue: 64 << 10, App: "test"}
+}
+
+func openTest(t testing.TB, opts *Options) (*Segment, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seg")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func mustVerify(t testing.TB, s *Segment) {
+	t.Helper()
+	if err := s.Verify(); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+}
+
+func TestSetGetDelete(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	if _, ok := s.Get(nil, []byte("a")); ok {
+		t.Fatal("Get on empty segment found something")
+	}
+	if err := s.Set([]byte("a"), []byte("one"), 0); err != nil {
+		t.Fatal(err)
+	}
+	v, ok := s.Get([]byte("prefix:"), []byte("a"))
+	if !ok || string(v) != "prefix:one" {
+		t.Fatalf("Get = %q, %v; want prefix:one, true", v, ok)
+	}
+	if err := s.Set([]byte("a"), []byte("two"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Get(nil, []byte("a")); string(v) != "two" {
+		t.Fatalf("after overwrite Get = %q", v)
+	}
+	if !s.Has([]byte("a")) {
+		t.Fatal("Has = false")
+	}
+	if !s.Delete([]byte("a")) {
+		t.Fatal("Delete of present key = false")
+	}
+	if s.Delete([]byte("a")) {
+		t.Fatal("second Delete = true")
+	}
+	if _, ok := s.Get(nil, []byte("a")); ok {
+		t.Fatal("Get after Delete found the key")
+	}
+	e, ok := s.GetEntry(nil, []byte("a"))
+	if !ok || !e.Deleted || e.Version.IsZero() {
+		t.Fatalf("GetEntry after Delete = %+v, %v; want a tombstone", e, ok)
+	}
+	st := s.Stats()
+	if st.Sets != 2 || st.Deletes != 1 || st.Hits != 3 || st.Tombstones != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	mustVerify(t, s)
+}
+
+func TestReturnedValueDoesNotAlias(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), []byte("value"), 0)
+	v, _ := s.Get(nil, []byte("k"))
+	v[0] = 'X'
+	if w, _ := s.Get(nil, []byte("k")); string(w) != "value" {
+		t.Fatalf("modifying a returned value changed the stored one: %q", w)
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), []byte("old"), 0)
+	if err := s.Set([]byte("k"), make([]byte, 64<<10+1), 0); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized value: err %v, want ErrTooLarge", err)
+	}
+	if err := s.Set(bytes.Repeat([]byte("k"), 256), []byte("v"), 0); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized key: err %v, want ErrTooLarge", err)
+	}
+	if v, _ := s.Get(nil, []byte("k")); string(v) != "old" {
+		t.Fatalf("failed Set changed the old value to %q", v)
+	}
+	if err := s.Set(bytes.Repeat([]byte("k"), 255), make([]byte, 64<<10), 0); err != nil {
+		t.Fatalf("largest key and value: %v", err)
+	}
+	mustVerify(t, s)
+}
+
+func TestExpiryAndTouch(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("short"), []byte("v"), 30*time.Millisecond)
+	s.Set([]byte("touched"), []byte("v"), 30*time.Millisecond)
+	s.Set([]byte("forever"), []byte("v"), 0)
+	if !s.Touch([]byte("touched"), time.Hour) {
+		t.Fatal("Touch of present key = false")
+	}
+	if s.Touch([]byte("absent"), time.Hour) {
+		t.Fatal("Touch of absent key = true")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Has([]byte("short")) {
+		if time.Now().After(deadline) {
+			t.Fatal("entry did not expire")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !s.Has([]byte("touched")) || !s.Has([]byte("forever")) {
+		t.Fatal("touched or unexpiring entry gone")
+	}
+	e, _ := s.GetEntry(nil, []byte("touched"))
+	if d := time.Until(e.Expires); d < 59*time.Minute {
+		t.Fatalf("touched entry expires in %v", d)
+	}
+	n, err := s.Sweep(0)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 expired entry dropped", n, err)
+	}
+	if st := s.Stats(); st.Expirations != 1 || st.Entries != 2 {
+		t.Fatalf("stats after sweep: %+v", st)
+	}
+	mustVerify(t, s)
+}
+
+func TestPutIfVersion(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	zero := Version{}
+	v1, err := s.Put([]byte("k"), []byte("1"), PutOptions{IfVersion: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put([]byte("k"), []byte("x"), PutOptions{IfVersion: &zero}); !errors.Is(err, ErrVersionConflict) {
+		t.Fatalf("create over existing: %v", err)
+	}
+	v2, err := s.Put([]byte("k"), []byte("2"), PutOptions{IfVersion: &v1})
+	if err != nil || !v1.Less(v2) {
+		t.Fatalf("Put with current version: %v, %v -> %v", err, v1, v2)
+	}
+	if _, err := s.Put([]byte("k"), []byte("x"), PutOptions{IfVersion: &v1}); !errors.Is(err, ErrVersionConflict) {
+		t.Fatalf("stale version: %v", err)
+	}
+	if v, _ := s.Get(nil, []byte("k")); string(v) != "2" {
+		t.Fatalf("value %q", v)
+	}
+}
+
+func TestApplyLastWriterWins(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	key := []byte("k")
+	old := Version{Time: 100 << 16, Node: 1}
+	newer := Version{Time: 200 << 16, Node: 1}
+	tie := Version{Time: 200 << 16, Node: 2}
+	if ok, err := s.Apply(Entry{Key: key, Value: []byte("new"), Version: newer}); !ok || err != nil {
+		t.Fatalf("Apply to empty: %v %v", ok, err)
+	}
+	if ok, _ := s.Apply(Entry{Key: key, Value: []byte("old"), Version: old}); ok {
+		t.Fatal("older write applied")
+	}
+	if ok, _ := s.Apply(Entry{Key: key, Value: []byte("tie"), Version: tie}); !ok {
+		t.Fatal("same time, higher node not applied")
+	}
+	exp := time.Now().Add(time.Hour)
+	if ok, _ := s.Apply(Entry{Key: key, Value: []byte("tie"), Version: tie, Expires: exp}); ok {
+		t.Fatal("same version with a deadline replaced an entry that never expires")
+	}
+	if ok, _ := s.Apply(Entry{Key: key, Deleted: true, Version: old}); ok {
+		t.Fatal("older tombstone applied")
+	}
+	if ok, _ := s.Apply(Entry{Key: key, Deleted: true, Version: Version{Time: 300 << 16, Node: 1}}); !ok {
+		t.Fatal("newer tombstone not applied")
+	}
+	if s.Has(key) {
+		t.Fatal("tombstoned key still present")
+	}
+	if ok, _ := s.Apply(Entry{Key: key, Value: []byte("zombie"), Version: tie}); ok {
+		t.Fatal("write older than the tombstone resurrected the key")
+	}
+	// A local write after applying a remote one is ordered after it.
+	future := Version{Time: uint64(time.Now().Add(time.Hour).UnixMilli()) << 16, Node: 9}
+	s.Apply(Entry{Key: []byte("f"), Value: []byte("remote"), Version: future})
+	v, _ := s.Put([]byte("f"), []byte("local"), PutOptions{})
+	if !future.Less(v) {
+		t.Fatalf("local version %v not after observed %v", v, future)
+	}
+	mustVerify(t, s)
+}
+
+func TestReopenSeesData(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	for i := range 100 {
+		s.Set(fmt.Appendf(nil, "k%d", i), fmt.Appendf(nil, "v%d", i), 0)
+	}
+	s.Close()
+	if err := s.Set([]byte("x"), nil, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	s2, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for i := range 100 {
+		if v, ok := s2.Get(nil, fmt.Appendf(nil, "k%d", i)); !ok || string(v) != fmt.Sprint("v", i) {
+			t.Fatalf("k%d = %q, %v after reopen", i, v, ok)
+		}
+	}
+	if s2.Info().App != "test" {
+		t.Fatalf("app %q", s2.Info().App)
+	}
+}

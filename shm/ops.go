@@ -1,0 +1,366 @@
+// ops.go implements the key-value operations: lock-free reads validated by
+// the stripe's sequence counter, and writes under the stripe lock.
+
+package shm
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
+)
+
+// Entry is a stored key with its metadata, as replication sees it.
+type Entry struct {
+	Key     []byte
+	Value   []byte
+	Version Version
+	// Expires is the absolute deadline; zero means never.
+	Expires time.Time
+	// Deleted marks a tombstone: the key was deleted at Version.
+	Deleted bool
+	// Accessed is the last read, to about a second.
+	Accessed time.Time
+}
+
+// PutOptions refine Put.
+type PutOptions struct {
+	// TTL is how long the value lives; 0 means no expiry.
+	TTL time.Duration
+	// IfVersion, when set, makes Put store only if the key's current
+	// version equals *IfVersion (the zero Version: only if the key is
+	// absent); otherwise it returns ErrVersionConflict.
+	IfVersion *Version
+}
+
+func (s *Segment) hash(key []byte) uint64 {
+	var d xxhash.Digest
+	d.ResetWithSeed(s.h.HashSeed)
+	d.Write(key)
+	return d.Sum64()
+}
+
+func (s *Segment) stripeOf(hash uint64) *stripe { return &s.stripes[hash&s.stripeMask] }
+
+func ctr(st *stripe, off uint64) interface{ Add(uint64) uint64 } { return atomic64(st.ctl, off) }
+
+// Get appends the value of key to dst and returns it, with ok reporting
+// whether key was found (and is neither expired nor deleted). The returned
+// slice never aliases the mapping. key may be modified after Get returns.
+func (s *Segment) Get(dst, key []byte) (value []byte, ok bool) {
+	out, r, found := s.read(dst, key, false)
+	return out, found && !r.deleted()
+}
+
+// Has reports whether key is present, without copying its value.
+func (s *Segment) Has(key []byte) bool {
+	_, r, found := s.read(nil, key, true)
+	return found && !r.deleted()
+}
+
+// GetEntry returns key's entry, tombstones included, with its value appended
+// to buf. Expired entries are not returned.
+func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
+	out, r, found := s.read(buf, key, false)
+	if !found {
+		return Entry{}, false
+	}
+	e := Entry{Key: key, Value: out[len(buf):], Version: r.version(), Deleted: r.deleted()}
+	if r.expires != 0 {
+		e.Expires = time.Unix(0, r.expires)
+	}
+	return e, true
+}
+
+// read finds key and copies its value, first without the lock (retrying
+// while writers interfere), then under it. A found record is live: not
+// expired; it may be a tombstone.
+func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
+	if len(key) > layout.MaxKey {
+		return dst, rec{}, false
+	}
+	h := s.hash(key)
+	st := s.stripeOf(h)
+	if !s.enter(st) {
+		return dst, rec{}, false
+	}
+	defer st.exit()
+	now := time.Now().UnixNano()
+	n0 := len(dst)
+	for try := 0; try < s.opts.ReadRetries; try++ {
+		seq := st.seq.Load()
+		if seq&1 != 0 {
+			runtime.Gosched()
+			continue
+		}
+		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
+		if st.seq.Load() != seq {
+			continue
+		}
+		return s.finishRead(st, out, slot, r, found, now)
+	}
+	if err := s.lock(st); err != nil {
+		ctr(st, layout.StMisses).Add(1)
+		return dst[:n0], rec{}, false
+	}
+	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
+	s.unlock(st)
+	return s.finishRead(st, out, slot, r, found, now)
+}
+
+func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, noValue bool) ([]byte, uint64, rec, bool) {
+	slot, r, ok := s.find(st, h, key)
+	if !ok || r.expired(now) {
+		return dst, 0, r, false
+	}
+	if !noValue {
+		dst = append(dst, st.arena[r.valAt():r.valAt()+r.valLen]...)
+	}
+	return dst, slot, r, true
+}
+
+func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found bool, now int64) ([]byte, rec, bool) {
+	if !found || r.deleted() {
+		ctr(st, layout.StMisses).Add(1)
+		return out, r, found
+	}
+	ctr(st, layout.StHits).Add(1)
+	// Record the access for eviction, at most once a second per entry so
+	// that readers do not keep invalidating each other's cache lines. The
+	// slot may have been reused since; then another entry looks recently
+	// used, which is harmless.
+	ms := uint64(now / 1e6)
+	if acc := st.access(slot); ms-acc.Load() >= 1000 {
+		acc.Store(ms)
+	}
+	return out, r, true
+}
+
+// Set stores value under key, replacing any previous value; ttl 0 means no
+// expiry. On any error the previous value is left as it was. key and value
+// may be modified after Set returns.
+func (s *Segment) Set(key, value []byte, ttl time.Duration) error {
+	_, err := s.Put(key, value, PutOptions{TTL: ttl})
+	return err
+}
+
+// Put stores value under key and returns the version it was stored with.
+func (s *Segment) Put(key, value []byte, o PutOptions) (Version, error) {
+	var exp int64
+	if o.TTL > 0 {
+		exp = time.Now().Add(o.TTL).UnixNano()
+	}
+	w := writeReq{key: key, value: value, expires: exp, mode: modeSet}
+	if o.IfVersion != nil {
+		w.mode, w.ifVersion = modeCAS, *o.IfVersion
+	}
+	v, _, err := s.write(&w)
+	return v, err
+}
+
+// Delete removes key, leaving a tombstone for TombstoneTTL so replication
+// cannot bring it back. It reports whether the key was present.
+func (s *Segment) Delete(key []byte) bool {
+	_, done, err := s.write(&writeReq{key: key, mode: modeDelete, deleted: true})
+	return err == nil && done
+}
+
+// Apply stores an entry made elsewhere (by replication) if it is newer than
+// what the segment holds: last writer wins by Version, tombstones included.
+// For an equal version the expiry deadlines merge by maximum. It reports
+// whether anything changed.
+func (s *Segment) Apply(e Entry) (bool, error) {
+	var exp int64
+	if !e.Expires.IsZero() {
+		exp = e.Expires.UnixNano()
+	}
+	if e.Version.IsZero() {
+		return false, fmt.Errorf("%w: Apply needs a version", ErrBadOptions)
+	}
+	w := writeReq{key: e.Key, value: e.Value, expires: exp, deleted: e.Deleted, version: e.Version, mode: modeApply}
+	if e.Deleted {
+		w.value = nil
+	}
+	_, done, err := s.write(&w)
+	return done, err
+}
+
+// Touch sets key's expiry to ttl from now (0: never) without rewriting the
+// value. It reports whether the key was present.
+func (s *Segment) Touch(key []byte, ttl time.Duration) bool {
+	if len(key) > layout.MaxKey {
+		return false
+	}
+	h := s.hash(key)
+	st := s.stripeOf(h)
+	if !s.enter(st) {
+		return false
+	}
+	defer st.exit()
+	if s.lock(st) != nil {
+		return false
+	}
+	defer s.unlock(st)
+	now := time.Now().UnixNano()
+	_, r, ok := s.find(st, h, key)
+	if !ok || r.deleted() || r.expired(now) {
+		return false
+	}
+	var exp int64
+	if ttl > 0 {
+		exp = now + int64(ttl)
+	}
+	st.beginWrite()
+	le.PutUint64(st.arena[r.off+layout.RecExpires:], uint64(exp))
+	ctr(st, layout.StTouches).Add(1)
+	s.emit(st, ChangeTouch, key, r.version(), exp)
+	st.endWrite()
+	return true
+}
+
+type writeMode uint8
+
+const (
+	modeSet writeMode = iota
+	modeCAS
+	modeDelete
+	modeApply
+)
+
+type writeReq struct {
+	key, value []byte
+	expires    int64
+	deleted    bool
+	version    Version // set for modeApply
+	ifVersion  Version // for modeCAS
+	mode       writeMode
+}
+
+// write performs every kind of store under the stripe lock. done reports
+// whether the segment changed.
+func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
+	if len(w.key) > layout.MaxKey {
+		return v, false, fmt.Errorf("%w: key of %d bytes, at most %d", ErrTooLarge, len(w.key), layout.MaxKey)
+	}
+	if uint64(len(w.value)) > uint64(s.h.MaxValue) {
+		return v, false, fmt.Errorf("%w: value of %d bytes, at most %d", ErrTooLarge, len(w.value), s.h.MaxValue)
+	}
+	h := s.hash(w.key)
+	st := s.stripeOf(h)
+	if !s.enter(st) {
+		return v, false, ErrClosed
+	}
+	defer st.exit()
+	if err := s.lock(st); err != nil {
+		return v, false, err
+	}
+	defer s.unlock(st)
+	now := time.Now().UnixNano()
+
+	_, old, found := s.find(st, h, w.key)
+	live := found && !old.expired(now) && !old.deleted()
+	switch w.mode {
+	case modeCAS:
+		cur := Version{}
+		if live {
+			cur = old.version()
+		}
+		if cur != w.ifVersion {
+			return cur, false, fmt.Errorf("%w: stored %v, expected %v", ErrVersionConflict, cur, w.ifVersion)
+		}
+	case modeDelete:
+		if !live {
+			return v, false, nil
+		}
+		w.expires = now + s.h.TombstoneTTL
+	case modeApply:
+		s.observe(w.version.Time)
+		if found && !old.expired(now) {
+			ov := old.version()
+			if w.version.Less(ov) {
+				return ov, false, nil
+			}
+			if w.version == ov {
+				// Same write seen again: only the deadline may have moved.
+				if old.deleted() || old.expires == 0 || (w.expires != 0 && w.expires <= old.expires) {
+					return ov, false, nil
+				}
+				if w.expires == 0 || w.expires > old.expires {
+					st.beginWrite()
+					le.PutUint64(st.arena[old.off+layout.RecExpires:], uint64(w.expires))
+					ctr(st, layout.StTouches).Add(1)
+					s.emit(st, ChangeTouch|changeRemote, w.key, ov, w.expires)
+					st.endWrite()
+					return ov, true, nil
+				}
+			}
+		}
+		if w.expires != 0 && w.expires <= now {
+			return w.version, false, nil // already expired: nothing to keep
+		}
+	}
+	v = w.version
+	if w.mode != modeApply {
+		v = Version{Time: s.nextTime(now), Node: s.h.NodeID}
+	}
+
+	st.beginWrite()
+	defer st.endWrite()
+	size := layout.RecordSize(len(w.key), len(w.value))
+	s.sweep(st, now, sweepPerWrite)
+	if err := s.makeRoom(st, size, !found, now); err != nil {
+		return v, false, err
+	}
+	head := atomic64(st.ctl, layout.StHead).Load()
+	off := head % s.h.ArenaSize
+	var flags uint8
+	if w.deleted {
+		flags = layout.FlagDeleted
+	}
+	putRec(st.arena, off, size, h, v, w.expires, now/1e6, w.key, w.value, flags)
+	if testHook != nil {
+		testHook("written")
+	}
+	atomic64(st.ctl, layout.StHead).Store(head + size)
+	if testHook != nil {
+		testHook("advanced")
+	}
+	// makeRoom may have moved or evicted the old record: look again.
+	word := makeWord(h, off)
+	slot, old, found := s.find(st, h, w.key)
+	liveBytes := atomic64(st.ctl, layout.StLiveBytes)
+	tombs := atomic32(st.ctl, layout.StTombstones)
+	if found {
+		liveBytes.Add(-old.size)
+		if old.deleted() {
+			tombs.Add(^uint32(0))
+		}
+		st.word(slot).Store(word)
+	} else {
+		slot = s.insert(st, h, word)
+		atomic32(st.ctl, layout.StCount).Add(1)
+	}
+	liveBytes.Add(size)
+	if w.deleted {
+		tombs.Add(1)
+	}
+	st.access(slot).Store(uint64(now / 1e6))
+	if testHook != nil {
+		testHook("published")
+	}
+	kind := ChangeSet
+	if w.deleted {
+		kind = ChangeDelete
+		ctr(st, layout.StDeletes).Add(1)
+	} else {
+		ctr(st, layout.StSets).Add(1)
+	}
+	if w.mode == modeApply {
+		kind |= changeRemote
+	}
+	s.emit(st, kind, w.key, v, w.expires)
+	return v, true, nil
+}

@@ -1,0 +1,87 @@
+//go:build linux && (amd64 || arm64)
+
+// platform_linux.go wraps the Linux system calls the segment needs: space
+// reservation, OFD byte locks for process liveness, and shared futexes.
+
+package shm
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const supported = true
+
+// fallocate reserves size bytes for fd, so that a full file system is an
+// error now and not a SIGBUS on first touch of a page later.
+func fallocate(fd int, size int64) error {
+	for {
+		err := unix.Fallocate(fd, 0, 0, size)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ENOSPC || err == unix.EFBIG || err == unix.EDQUOT {
+			return ErrNoSpace
+		}
+		return err
+	}
+}
+
+// ofdTryLock takes a write OFD lock on one byte without waiting. It reports
+// false when another open file description holds a lock there.
+func ofdTryLock(fd int, off int64) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
+	for {
+		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk)
+		switch err {
+		case nil:
+			return true, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.EACCES:
+			return false, nil
+		}
+		return false, err
+	}
+}
+
+// ofdHeld reports whether an open file description other than fd's holds a
+// lock on the byte. F_OFD_GETLK never reports fd's own locks.
+func ofdHeld(fd int, off int64) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
+	for {
+		err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		return lk.Type != unix.F_UNLCK, nil
+	}
+}
+
+const (
+	futexWaitOp = 0 // FUTEX_WAIT, without FUTEX_PRIVATE_FLAG: the word is shared between processes
+	futexWakeOp = 1 // FUTEX_WAKE
+)
+
+// futexWait sleeps while *addr == val, for at most d. Spurious wake-ups are
+// possible; callers re-check their condition.
+func futexWait(addr *atomic.Uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitOp, uintptr(val),
+		uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+// futexWake wakes up to n processes sleeping on addr.
+func futexWake(addr *atomic.Uint32, n int) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeOp, uintptr(n), 0, 0, 0)
+}
+
+// isExist reports whether err says a link target exists.
+func isExist(err error) bool { return errors.Is(err, unix.EEXIST) }

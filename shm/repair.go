@@ -1,0 +1,121 @@
+// repair.go restores a stripe whose writer died in the middle of a write.
+//
+// Writes only append whole records to the log before publishing them, and
+// every index change is a single-word store, so the log between tail and
+// head is the truth: a stripe is repaired by rebuilding its index from the
+// log. The last valid record of each key wins (later records are newer: a
+// replacement, a tombstone, or a relocated copy). A record whose checksum
+// fails is dropped and counted; a Set that returned has a whole record in
+// the log and so survives every repair.
+
+package shm
+
+import (
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
+)
+
+// repair runs right after a waiter took the lock of a dead owner.
+func (s *Segment) repair(st *stripe) {
+	pending := atomic64(st.ctl, layout.StPendingRing)
+	if st.seq.Load()&1 == 0 && pending.Load() == 0 {
+		return // the owner died outside any change: nothing to mend
+	}
+	if st.seq.Load()&1 != 0 {
+		s.rebuild(st)
+		ctr(st, layout.StRepairs).Add(1)
+		st.seq.Add(1) // consistent again
+	}
+	if p := pending.Load(); p != 0 {
+		// The dead writer reserved this ring record; fill it in so the
+		// ring has no hole.
+		s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(s.stripeIndex(st)))
+		pending.Store(0)
+	}
+	// The dead writer may have changed the stripe without announcing it:
+	// tell the agent to rescan the stripe.
+	s.emit(st, ChangeRescan, nil, Version{}, 0)
+}
+
+// rebuild recomputes a stripe's index and counters from its log. The caller
+// holds the lock and has the stripe marked as being written (or no reader
+// can trust it yet).
+func (s *Segment) rebuild(st *stripe) {
+	arena := s.h.ArenaSize
+	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
+	head, tail := headW.Load(), tailW.Load()
+	var dropped uint64
+	if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
+		// The log bounds themselves are gone: nothing in it can be
+		// trusted.
+		dropped++
+		head, tail = 0, 0
+		tailW.Store(0)
+		headW.Store(0)
+	}
+	clear(st.idx)
+	now := time.Now().UnixNano()
+	stripeNo := uint64(s.stripeIndex(st))
+	var count, tombs uint32
+	var live uint64
+	pos := tail
+	for pos < head {
+		off := pos % arena
+		if pad := padAt(st.arena, off); pad != 0 {
+			pos += pad
+			continue
+		}
+		r, ok := readRec(st.arena, off)
+		if !ok || r.size > head-pos {
+			dropped++ // cannot tell where the next record starts: cut the log here
+			break
+		}
+		pos += r.size
+		if recCRC(st.arena, &r) != r.crc || r.hash&s.stripeMask != stripeNo {
+			dropped++
+			continue
+		}
+		key := st.arena[r.keyAt() : r.keyAt()+r.keyLen]
+		slot, old, found := s.find(st, r.hash, key)
+		if found {
+			live -= old.size
+			if old.deleted() {
+				tombs--
+			}
+		}
+		if r.expired(now) {
+			// The newest record of the key has expired: the key is gone.
+			if found {
+				s.removeSlot(st, slot)
+				count--
+			}
+			continue
+		}
+		w := makeWord(r.hash, r.off)
+		if found {
+			st.word(slot).Store(w)
+		} else {
+			if count >= uint32(s.indexMask) {
+				dropped++
+				continue
+			}
+			slot = s.insert(st, r.hash, w)
+			count++
+		}
+		st.access(slot).Store(uint64(r.placed))
+		live += r.size
+		if r.deleted() {
+			tombs++
+		}
+	}
+	if pos < head {
+		headW.Store(pos)
+	}
+	atomic64(st.ctl, layout.StLiveBytes).Store(live)
+	atomic32(st.ctl, layout.StCount).Store(count)
+	atomic32(st.ctl, layout.StTombstones).Store(tombs)
+	if dropped > 0 {
+		ctr(st, layout.StDropped).Add(dropped)
+	}
+}

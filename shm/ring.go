@@ -1,0 +1,185 @@
+// ring.go implements the change ring: every Set, Delete, Touch and expiry
+// appends a record the replication agent tails, and the agent writes back
+// the sequence through which its peers have everything.
+//
+// Writers reserve a sequence number with one atomic add and fill in their
+// record; they never wait for the reader. A record is complete when its
+// sequence word equals its sequence number. A reader that fell more than a
+// ring behind gets ErrGap and must rescan the segment.
+
+package shm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
+)
+
+// ChangeKind says what a change record reports.
+type ChangeKind uint8
+
+const (
+	// ChangeSet: the key was stored.
+	ChangeSet ChangeKind = 1 + iota
+	// ChangeDelete: the key was deleted (a tombstone was stored).
+	ChangeDelete
+	// ChangeTouch: the key's expiry moved.
+	ChangeTouch
+	// ChangeExpire: the key expired and was dropped.
+	ChangeExpire
+	// ChangeRescan: a stripe was repaired after its writer died; changes
+	// to it may have gone unrecorded, so rescan the stripe.
+	ChangeRescan
+
+	changeRemote ChangeKind = 0x80 // the change was applied from another node
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeSet:
+		return "set"
+	case ChangeDelete:
+		return "delete"
+	case ChangeTouch:
+		return "touch"
+	case ChangeExpire:
+		return "expire"
+	case ChangeRescan:
+		return "rescan"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Change is one record of the change ring.
+type Change struct {
+	Seq     uint64
+	Kind    ChangeKind
+	Remote  bool // applied from another node (by Apply) rather than written here
+	Key     []byte
+	Version Version
+	Expires time.Time // zero: never
+	Stripe  int
+}
+
+func (s *Segment) ringRec(seq uint64) uint64 {
+	return s.h.RingOff + (seq&uint64(s.h.RingSize-1))*layout.RingRecSize
+}
+
+// emit appends a change record. Called with st locked and being written; a
+// writer that dies here leaves StPendingRing for repair to complete.
+func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) uint64 {
+	pending := atomic64(st.ctl, layout.StPendingRing)
+	seq := s.ringHead.Add(1) - 1
+	pending.Store(seq)
+	s.writeRing(seq, kind, key, v, expires, uint16(s.stripeIndex(st)))
+	pending.Store(0)
+	return seq
+}
+
+func (s *Segment) writeRing(seq uint64, kind ChangeKind, key []byte, v Version, expires int64, stripe uint16) {
+	off := s.ringRec(seq)
+	sw := atomic64(s.mem, off+layout.RingSeq)
+	sw.Store(0)
+	b := s.mem[off : off+layout.RingRecSize]
+	le.PutUint64(b[layout.RingHLC:], v.Time)
+	le.PutUint64(b[layout.RingExpires:], uint64(expires))
+	le.PutUint32(b[layout.RingNode:], v.Node)
+	b[layout.RingKind] = uint8(kind)
+	b[layout.RingKeyLen] = uint8(len(key))
+	le.PutUint16(b[layout.RingStripe:], stripe)
+	copy(b[layout.RingKey:], key)
+	sw.Store(seq)
+}
+
+// LastSeq returns the sequence number of the newest change handed out (0
+// when none). The record may still be being written.
+func (s *Segment) LastSeq() uint64 { return s.ringHead.Load() - 1 }
+
+// ReadChanges copies complete change records with sequence numbers from
+// `from` on into out and returns how many it copied and the sequence to ask
+// for next. It stops early at a record still being written. If records from
+// `from` on were already overwritten it returns ErrGap, with next set to the
+// oldest sequence still readable: the caller must rescan the segment to
+// learn what it missed, then continue from next.
+func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, err error) {
+	if s.closed.Load() {
+		return 0, from, ErrClosed
+	}
+	if from == 0 {
+		from = 1
+	}
+	size := uint64(s.h.RingSize)
+	head := s.ringHead.Load()
+	if head > size && from < head-size {
+		return 0, head - size, fmt.Errorf("%w: asked for %d, oldest kept is %d", ErrGap, from, head-size)
+	}
+	for next = from; next < head && n < len(out); next++ {
+		off := s.ringRec(next)
+		sw := atomic64(s.mem, off+layout.RingSeq)
+		if sw.Load() != next {
+			if h := s.ringHead.Load(); h > size && next < h-size {
+				return n, h - size, fmt.Errorf("%w: record %d overwritten while reading", ErrGap, next)
+			}
+			return n, next, nil // still being written
+		}
+		b := s.mem[off : off+layout.RingRecSize]
+		c := &out[n]
+		kind := ChangeKind(b[layout.RingKind])
+		c.Seq = next
+		c.Kind = kind &^ changeRemote
+		c.Remote = kind&changeRemote != 0
+		c.Version = Version{Time: le.Uint64(b[layout.RingHLC:]), Node: le.Uint32(b[layout.RingNode:])}
+		c.Expires = time.Time{}
+		if e := int64(le.Uint64(b[layout.RingExpires:])); e != 0 {
+			c.Expires = time.Unix(0, e)
+		}
+		c.Stripe = int(le.Uint16(b[layout.RingStripe:]))
+		c.Key = append(c.Key[:0], b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])]...)
+		if sw.Load() != next {
+			return n, next, fmt.Errorf("%w: record %d overwritten while reading", ErrGap, next)
+		}
+		n++
+	}
+	return n, next, nil
+}
+
+// Acked returns the sequence through which the agent reports every change
+// delivered to its peers.
+func (s *Segment) Acked() uint64 { return s.acked.Load() }
+
+// SetAcked records that every change through seq reached the peers, and
+// wakes writers waiting for it. Only the replication agent calls it; the
+// value never moves backwards.
+func (s *Segment) SetAcked(seq uint64) {
+	for {
+		old := s.acked.Load()
+		if seq <= old {
+			return
+		}
+		if s.acked.CompareAndSwap(old, seq) {
+			s.ackWake.Add(1)
+			futexWake(s.ackWake, 1<<30)
+			return
+		}
+	}
+}
+
+// WaitAcked blocks until the agent has acknowledged seq (see LastSeq), the
+// context ends, or the segment is closed.
+func (s *Segment) WaitAcked(ctx context.Context, seq uint64) error {
+	for {
+		w := s.ackWake.Load()
+		if s.acked.Load() >= seq {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		futexWait(s.ackWake, w, 10*time.Millisecond)
+	}
+}

@@ -1,0 +1,202 @@
+// verify.go checks a segment's consistency, and iterates over a stripe's
+// entries; both work on a private copy of one stripe at a time, taken
+// without the lock when writers allow it.
+
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
+)
+
+// snapshotTries is how often a lock-free copy of a stripe is attempted
+// before the copy is taken under the lock.
+const snapshotTries = 4
+
+// snapshot returns a private copy of stripe i: control block, index and
+// arena, consistent as of one moment. A stripe whose lock owner died is
+// taken over (and so repaired) first.
+func (s *Segment) snapshot(i int) (*stripe, error) {
+	st := &s.stripes[i]
+	if !s.enter(st) {
+		return nil, ErrClosed
+	}
+	defer st.exit()
+	if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) {
+		if err := s.lock(st); err != nil {
+			return nil, err
+		}
+		s.unlock(st)
+	}
+	cp := &stripe{
+		no:    i,
+		ctl:   make([]byte, len(st.ctl)),
+		idx:   make([]byte, len(st.idx)),
+		arena: make([]byte, len(st.arena)),
+	}
+	copyAll := func() {
+		copy(cp.ctl, st.ctl)
+		copy(cp.idx, st.idx)
+		copy(cp.arena, st.arena)
+	}
+	for range snapshotTries {
+		seq := st.seq.Load()
+		if seq&1 != 0 {
+			time.Sleep(50 * time.Microsecond)
+			continue
+		}
+		copyAll()
+		if st.seq.Load() == seq {
+			cp.lock, cp.seq = atomic32(cp.ctl, layout.StLock), atomic64(cp.ctl, layout.StSeq)
+			return cp, nil
+		}
+	}
+	if err := s.lock(st); err != nil {
+		return nil, err
+	}
+	copyAll()
+	s.unlock(st)
+	cp.lock, cp.seq = atomic32(cp.ctl, layout.StLock), atomic64(cp.ctl, layout.StSeq)
+	return cp, nil
+}
+
+// Verify walks every stripe and reports every inconsistency it finds, each
+// an error wrapping ErrCorrupt that names the stripe (nil when clean). It
+// does not stop writers: each stripe is checked on a private copy taken
+// between two writes. A stripe left locked by a dead process is taken over
+// and repaired first, as any operation would.
+func (s *Segment) Verify() error {
+	var errs []error
+	for i := range s.stripes {
+		cp, err := s.snapshot(i)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stripe %d: %w", i, err))
+			continue
+		}
+		errs = append(errs, s.verifyStripe(i, cp)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Segment) verifyStripe(i int, st *stripe) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		if len(errs) < 20 {
+			errs = append(errs, fmt.Errorf("%w: stripe %d: %s", ErrCorrupt, i, fmt.Sprintf(format, args...)))
+		}
+	}
+	arena := s.h.ArenaSize
+	c := func(off uint64) uint64 { return atomic64(st.ctl, off).Load() }
+	head, tail := c(layout.StHead), c(layout.StTail)
+	if st.seq.Load()&1 != 0 {
+		bad("sequence counter %d is odd (a write never finished)", st.seq.Load())
+	}
+	if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
+		bad("log bounds tail=%d head=%d invalid for a %d-byte arena", tail, head, arena)
+		return errs
+	}
+	// Walk the log.
+	records := map[uint64]rec{}
+	for pos := tail; pos < head; {
+		off := pos % arena
+		if pad := padAt(st.arena, off); pad != 0 {
+			if off+pad != arena {
+				bad("pad record at %d does not reach the end of the arena", off)
+			}
+			pos += pad
+			continue
+		}
+		r, ok := readRec(st.arena, off)
+		if !ok || r.size > head-pos {
+			bad("no valid record at log position %d (offset %d)", pos, off)
+			break
+		}
+		if recCRC(st.arena, &r) != r.crc {
+			bad("record at offset %d fails its checksum", off)
+		}
+		if r.hash&s.stripeMask != uint64(i) {
+			bad("record at offset %d hashes to stripe %d", off, r.hash&s.stripeMask)
+		}
+		records[off] = r
+		pos += r.size
+	}
+	// Check the index against the log.
+	var count, tombs uint32
+	var live uint64
+	for slot := uint64(0); slot <= s.indexMask; slot++ {
+		w := st.word(slot).Load()
+		if w == 0 {
+			continue
+		}
+		count++
+		off := wordOff(w)
+		r, ok := records[off]
+		if !ok {
+			bad("index slot %d points at offset %d, which holds no record of the log", slot, off)
+			continue
+		}
+		if tagOf(r.hash) != uint32(w>>32) {
+			bad("index slot %d: tag %#x, record hash %#x", slot, uint32(w>>32), r.hash)
+			continue
+		}
+		key := st.arena[r.keyAt() : r.keyAt()+r.keyLen]
+		if got, _, ok := s.find(st, r.hash, key); !ok || got != slot {
+			bad("index slot %d: key %q is unreachable or duplicated (lookup finds slot %d)", slot, key, got)
+		}
+		live += r.size
+		if r.deleted() {
+			tombs++
+		}
+	}
+	if n := uint32(c(layout.StCount)); n != count {
+		bad("entry count %d, index holds %d", n, count)
+	}
+	if n := atomic32(st.ctl, layout.StTombstones).Load(); n != tombs {
+		bad("tombstone count %d, index holds %d", n, tombs)
+	}
+	if n := c(layout.StLiveBytes); n != live {
+		bad("live bytes %d, index accounts for %d", n, live)
+	}
+	return errs
+}
+
+// Range calls fn for every unexpired entry of stripe i, tombstones
+// included, until fn returns false. The entries are copies taken at one
+// moment; fn may keep them and may call any method of s.
+func (s *Segment) Range(i int, fn func(Entry) bool) error {
+	if i < 0 || i >= len(s.stripes) {
+		return fmt.Errorf("%w: stripe %d of %d", ErrBadOptions, i, len(s.stripes))
+	}
+	cp, err := s.snapshot(i)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	for slot := uint64(0); slot <= s.indexMask; slot++ {
+		w := cp.word(slot).Load()
+		if w == 0 {
+			continue
+		}
+		r, ok := readRec(cp.arena, wordOff(w))
+		if !ok || r.expired(now) {
+			continue
+		}
+		e := Entry{
+			Key:      append([]byte(nil), cp.arena[r.keyAt():r.keyAt()+r.keyLen]...),
+			Value:    append([]byte(nil), cp.arena[r.valAt():r.valAt()+r.valLen]...),
+			Version:  r.version(),
+			Deleted:  r.deleted(),
+			Accessed: time.UnixMilli(int64(cp.access(slot).Load())),
+		}
+		if r.expires != 0 {
+			e.Expires = time.Unix(0, r.expires)
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
