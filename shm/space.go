@@ -30,8 +30,17 @@ const (
 // full, linear probes stay short.
 func (s *Segment) indexLimit() uint32 { return uint32(s.indexMask+1) / 4 * 3 }
 
+// reserve is the free space makeRoom keeps beyond what a write needs: a
+// quarter of the arena. With that much free, a live record of up to an
+// eighth of the arena at the tail can always be copied to the head (after
+// padding to the end of the arena if it would not fit there) instead of
+// being evicted, and the copy never overlaps the original, so a crash
+// during the move loses nothing.
+func (s *Segment) reserve() uint64 { return s.h.ArenaSize / 4 &^ 7 }
+
 // makeRoom reclaims space at the tail until size contiguous bytes are free
-// at the head and, for a new key, the index has a free slot.
+// at the head, plus the reserve, and, for a new key, the index has a free
+// slot.
 func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) error {
 	arena := s.h.ArenaSize
 	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
@@ -52,7 +61,7 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 				headW.Store(head + contig)
 				continue
 			}
-		} else if free >= size && (!newKey || count.Load() < s.indexLimit()) {
+		} else if free >= size+s.reserve() && (!newKey || count.Load() < s.indexLimit()) {
 			return nil
 		}
 		if head == tail || guard > 1<<22 {
@@ -95,8 +104,16 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 		return
 	}
 	garbage := (head - tail) - liveBytes.Load()
+	free := arena - (head - tail)
 	headOff := head % arena
-	room := arena-(head-tail) >= r.size && arena-headOff >= r.size
+	if contig := arena - headOff; contig < r.size && free-contig >= r.size {
+		putPad(st.arena, headOff, contig) // wrap so the copy is contiguous
+		head += contig
+		headW.Store(head)
+		free -= contig
+		headOff = 0
+	}
+	room := free >= r.size && arena-headOff >= r.size
 	recent := int64(st.access(slot).Load()) > r.placed
 	if *budget > 0 && room && (recent || garbage >= need) {
 		// Second chance: move the record to the head. Copy first, then

@@ -1,0 +1,321 @@
+package shm
+
+// The chaos test: worker processes do mixed Get/Set/Delete/Touch on one
+// segment while the test SIGKILLs a random one, again and again, sometimes
+// at a random instruction and sometimes while it provably holds a stripe
+// lock in the middle of a write, and starts a replacement. It checks that
+// nothing stalls, that no read is ever torn, that every acknowledged write
+// survives, and that the segment verifies clean at the end.
+//
+// GARDEN_CHAOS_KILLS sets the number of kills (default: a short run).
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+func init() { childRoles["chaos"] = childChaos }
+
+const (
+	chaosKeysPerWorker = 48
+	chaosTTL           = time.Hour
+)
+
+func chaosKey(worker, i int) string { return fmt.Sprintf("w%d-k%d", worker, i) }
+
+// chaosValue is self-checking: hash | counter | key length | key | payload.
+func chaosValue(rng *rand.Rand, key string, counter uint64) []byte {
+	n := 8 + 8 + 1 + len(key) + rng.IntN(3000)
+	v := make([]byte, n)
+	binary.LittleEndian.PutUint64(v[8:], counter)
+	v[16] = byte(len(key))
+	copy(v[17:], key)
+	for i := 17 + len(key); i < n; i++ {
+		v[i] = byte(rng.Uint32())
+	}
+	binary.LittleEndian.PutUint64(v[0:], xxhash.Sum64(v[8:]))
+	return v
+}
+
+// checkValue returns the value's counter, or an error if it is torn or
+// belongs to another key.
+func checkValue(v []byte, key string) (uint64, error) {
+	if len(v) < 17 || xxhash.Sum64(v[8:]) != binary.LittleEndian.Uint64(v) {
+		return 0, fmt.Errorf("torn value for %s (%d bytes)", key, len(v))
+	}
+	if n := int(v[16]); 17+n > len(v) || string(v[17:17+n]) != key {
+		return 0, fmt.Errorf("value for %s carries another key", key)
+	}
+	return binary.LittleEndian.Uint64(v[8:]), nil
+}
+
+// childChaos runs until killed. Protocol on stdout, one line per write:
+//
+//	B s|d <key index> <counter>   about to set / delete own key
+//	D                             the last B is acknowledged
+//	T <nanoseconds>               an operation that took over 1 ms
+//	H                             holding a stripe lock (will block)
+//	X <reason>                    a check failed (and exit 3)
+func childChaos() int {
+	worker, _ := strconv.Atoi(os.Getenv("GARDEN_WORKER"))
+	workers, _ := strconv.Atoi(os.Getenv("GARDEN_WORKERS"))
+	counter, _ := strconv.ParseUint(os.Getenv("GARDEN_COUNTER"), 10, 64)
+	holdAt, _ := strconv.Atoi(os.Getenv("GARDEN_HOLD_AT")) // 0: never
+	seed, _ := strconv.ParseUint(os.Getenv("GARDEN_SEED"), 10, 64)
+	rng := rand.New(rand.NewPCG(seed, uint64(worker)))
+	s, err := Open(os.Getenv("GARDEN_PATH"), nil)
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	out := os.Stdout
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	points := []string{"written", "advanced", "published"}
+	holdPoint := points[rng.IntN(len(points))]
+	var buf []byte
+	for op := 1; ; op++ {
+		if op == holdAt {
+			testHook = func(p string) {
+				if p == holdPoint {
+					say("H")
+					time.Sleep(time.Hour) // hold the lock until killed
+				}
+			}
+		}
+		start := time.Now()
+		i := rng.IntN(chaosKeysPerWorker)
+		key := chaosKey(worker, i)
+		switch r := rng.IntN(100); {
+		case r < 50: // read anyone's key
+			w := rng.IntN(workers)
+			k := chaosKey(w, rng.IntN(chaosKeysPerWorker))
+			var ok bool
+			buf, ok = s.Get(buf[:0], []byte(k))
+			if ok {
+				if _, err := checkValue(buf, k); err != nil {
+					say("X %v", err)
+					return 3
+				}
+			}
+		case r < 80 || op == holdAt:
+			counter++
+			say("B s %d %d", i, counter)
+			if err := s.Set([]byte(key), chaosValue(rng, key, counter), chaosTTL); err != nil {
+				say("X set: %v", err)
+				return 3
+			}
+			say("D")
+		case r < 90:
+			counter++
+			say("B d %d %d", i, counter)
+			s.Delete([]byte(key))
+			say("D")
+		default:
+			s.Touch([]byte(key), chaosTTL)
+		}
+		if d := time.Since(start); d > time.Millisecond {
+			say("T %d", d.Nanoseconds())
+		}
+	}
+}
+
+// keyState is what the test knows of one key: its value counter (0 when
+// absent) and, while the last write is unacknowledged, what it may become.
+type keyState struct {
+	counter  uint64
+	maybe    uint64
+	hasMaybe bool
+}
+
+type chaosWorker struct {
+	c       *child
+	slot    int
+	pending *struct {
+		key     int
+		counter uint64 // 0 for delete
+	}
+	ops int
+}
+
+func chaosKills() int {
+	if n, err := strconv.Atoi(os.Getenv("GARDEN_CHAOS_KILLS")); err == nil && n > 0 {
+		return n
+	}
+	if testing.Short() {
+		return 10
+	}
+	return 40
+}
+
+func TestChaosKill(t *testing.T) {
+	kills := chaosKills()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("GARDEN_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (GARDEN_SEED=%d replays), %d kills", seed, seed, kills)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	s, path := openTest(t, &Options{Size: 32 << 20, MaxValue: 8 << 10, LockTimeout: 30 * time.Second})
+	const nworkers = 3
+	model := make([][]keyState, nworkers)
+	for i := range model {
+		model[i] = make([]keyState, chaosKeysPerWorker)
+	}
+	var counterBase uint64
+	workers := make([]*chaosWorker, nworkers)
+	start := func(slot int, hold bool) {
+		counterBase += 1 << 32
+		holdAt := 0
+		if hold {
+			holdAt = 20 + rng.IntN(400)
+		}
+		c := startChild(t, "chaos", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_WORKER=", slot),
+			fmt.Sprint("GARDEN_WORKERS=", nworkers), fmt.Sprint("GARDEN_COUNTER=", counterBase),
+			fmt.Sprint("GARDEN_HOLD_AT=", holdAt), fmt.Sprint("GARDEN_SEED=", rng.Uint64()))
+		workers[slot] = &chaosWorker{c: c, slot: slot}
+	}
+	for i := range nworkers {
+		start(i, rng.IntN(2) == 0)
+	}
+	var stalls []time.Duration
+	const progressDeadline = 20 * time.Second
+	// apply consumes one protocol line of worker w; it reports whether the
+	// worker signalled that it holds a lock.
+	apply := func(w *chaosWorker, line string) bool {
+		f := strings.Fields(line)
+		switch f[0] {
+		case "B":
+			k, _ := strconv.Atoi(f[2])
+			c, _ := strconv.ParseUint(f[3], 10, 64)
+			if f[1] == "d" {
+				c = 0
+			}
+			w.pending = &struct {
+				key     int
+				counter uint64
+			}{k, c}
+		case "D":
+			if w.pending == nil {
+				t.Fatalf("worker %d: D without B", w.slot)
+			}
+			model[w.slot][w.pending.key] = keyState{counter: w.pending.counter}
+			w.pending = nil
+			w.ops++
+		case "T":
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			stalls = append(stalls, time.Duration(ns))
+		case "H":
+			return true
+		case "X":
+			t.Fatalf("worker %d: %s", w.slot, line)
+		}
+		return false
+	}
+	lastProgress := time.Now()
+	holdKills := 0
+	for kill := 0; kill < kills; kill++ {
+		// Let a random victim run until it has done `want` more writes,
+		// serving every worker's output meanwhile. A worker that says it
+		// holds a lock is killed at once, whoever it is.
+		victim := workers[rng.IntN(nworkers)]
+		opsBefore := victim.ops
+		want := 5 + rng.IntN(200)
+		for victim.ops-opsBefore < want {
+			progressed := false
+			var holder *chaosWorker
+			for _, w := range workers {
+			drain:
+				for holder == nil {
+					select {
+					case l, ok := <-w.c.lines:
+						if !ok {
+							t.Fatalf("worker %d exited: %v\n%s", w.slot, w.c.cmd.ProcessState, w.c.stderrText())
+						}
+						progressed = true
+						if apply(w, l) {
+							holder = w
+						}
+					default:
+						break drain
+					}
+				}
+			}
+			if holder != nil {
+				victim = holder
+				holdKills++
+				break
+			}
+			if progressed {
+				lastProgress = time.Now()
+			} else if time.Since(lastProgress) > progressDeadline {
+				t.Fatalf("no worker made progress for %v (stall)", progressDeadline)
+			} else {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		victim.c.cmd.Process.Signal(syscall.SIGKILL)
+		victim.c.wait(t, 30*time.Second)
+		for l := range victim.c.lines {
+			apply(victim, l)
+		}
+		if p := victim.pending; p != nil {
+			st := &model[victim.slot][p.key]
+			st.maybe, st.hasMaybe = p.counter, true
+		}
+		start(victim.slot, rng.IntN(2) == 0)
+	}
+	for _, w := range workers {
+		w.c.kill()
+		for l := range w.c.lines {
+			apply(w, l)
+		}
+		if p := w.pending; p != nil {
+			st := &model[w.slot][p.key]
+			st.maybe, st.hasMaybe = p.counter, true
+		}
+	}
+
+	if err := s.Verify(); err != nil {
+		t.Fatalf("Verify after %d kills: %v", kills, err)
+	}
+	st := s.Stats()
+	t.Logf("%d kills, %d of them while holding a stripe lock mid-write", kills, holdKills)
+	if holdKills > 0 && st.Takeovers == 0 {
+		t.Fatalf("%d lock holders were killed but no lock was taken over", holdKills)
+	}
+	t.Logf("stats: sets %d gets %d takeovers %d repairs %d dropped %d lock waits %d", st.Sets, st.Gets, st.Takeovers, st.Repairs, st.Dropped, st.LockWaits)
+	if st.ForcedEvictions != 0 || st.Expirations != 0 {
+		t.Fatalf("test segment too small: %d forced evictions, %d expirations", st.ForcedEvictions, st.Expirations)
+	}
+	var buf []byte
+	for w := range model {
+		for i, ks := range model[w] {
+			key := chaosKey(w, i)
+			var got uint64
+			v, ok := s.Get(buf[:0], []byte(key))
+			if ok {
+				var err error
+				if got, err = checkValue(v, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got != ks.counter && !(ks.hasMaybe && got == ks.maybe) {
+				t.Errorf("%s: holds write %d, acknowledged write %d (unacknowledged %d, %v)", key, got, ks.counter, ks.maybe, ks.hasMaybe)
+			}
+		}
+	}
+	if len(stalls) > 0 {
+		slices.Sort(stalls)
+		t.Logf("operations over 1 ms: %d; p50 %v p99 %v max %v", len(stalls),
+			stalls[len(stalls)/2], stalls[len(stalls)*99/100], stalls[len(stalls)-1])
+	}
+}

@@ -1,0 +1,262 @@
+package shm
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func init() {
+	childRoles["opener"] = childOpener
+	childRoles["holder"] = childHolder
+}
+
+// childOpener opens the segment named by GARDEN_PATH as soon as it is told
+// to, stores its own key and prints the hash seed it sees.
+func childOpener() int {
+	in := bufio.NewReader(os.Stdin)
+	in.ReadString('\n') // "go"
+	s, err := Open(os.Getenv("GARDEN_PATH"), &Options{Size: 4 << 20, MaxValue: 4096})
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	defer s.Close()
+	key := "opener-" + os.Getenv("GARDEN_ID")
+	if err := s.Set([]byte(key), []byte(key), 0); err != nil {
+		return childFail("set: %v", err)
+	}
+	fmt.Printf("seed %d\n", s.Info().HashSeed)
+	return 0
+}
+
+func TestConcurrentCreate(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "seg")
+		const n = 6
+		var kids []*child
+		for i := range n {
+			kids = append(kids, startChild(t, "opener", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_ID=", i)))
+		}
+		for _, k := range kids {
+			k.say("go")
+		}
+		seeds := map[string]bool{}
+		for _, k := range kids {
+			seeds[k.expect(t, "seed ", 30*time.Second)] = true
+			if code := k.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("child exit %d: %s", code, k.stderrText())
+			}
+		}
+		if len(seeds) != 1 {
+			t.Fatalf("round %d: children saw %d different segments: %v", round, len(seeds), seeds)
+		}
+		s, err := Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			key := fmt.Sprint("opener-", i)
+			if !s.Has([]byte(key)) {
+				t.Fatalf("round %d: %s missing: the children did not share one segment", round, key)
+			}
+		}
+		entries, _ := os.ReadDir(filepath.Dir(path))
+		if len(entries) != 1 {
+			t.Fatalf("leftover files next to the segment: %v", entries)
+		}
+		mustVerify(t, s)
+		s.Close()
+	}
+}
+
+// childHolder sets GARDEN_KEY and stops inside the write, holding the
+// stripe lock, at the hook point GARDEN_POINT: it prints "holding" and
+// waits for a line on stdin (or to be killed) before finishing.
+func childHolder() int {
+	s, err := Open(os.Getenv("GARDEN_PATH"), nil)
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	point := os.Getenv("GARDEN_POINT")
+	in := bufio.NewReader(os.Stdin)
+	testHook = func(p string) {
+		if p == point {
+			fmt.Println("holding")
+			in.ReadString('\n')
+		}
+	}
+	if err := s.Set([]byte(os.Getenv("GARDEN_KEY")), []byte("from-holder"), 0); err != nil {
+		return childFail("set: %v", err)
+	}
+	testHook = nil
+	fmt.Println("done")
+	s.Close()
+	return 0
+}
+
+// keyInStripe returns a key other than avoid that hashes to the same
+// stripe as avoid, or, if other is true, to a different one.
+func keyInStripe(s *Segment, avoid string, other bool) string {
+	want := s.hash([]byte(avoid)) & s.stripeMask
+	for i := 0; ; i++ {
+		k := fmt.Sprint("probe-", i)
+		if (s.hash([]byte(k))&s.stripeMask == want) != other {
+			return k
+		}
+	}
+}
+
+func TestTakeoverFromKilledHolder(t *testing.T) {
+	for _, point := range []string{"written", "advanced", "published"} {
+		t.Run(point, func(t *testing.T) {
+			s, path := openTest(t, testOptions())
+			s.Set([]byte("victim"), []byte("before"), 0)
+			neighbour := keyInStripe(s, "victim", false)
+			s.Set([]byte(neighbour), []byte("neighbour"), 0)
+			h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT="+point)
+			h.expect(t, "holding", 30*time.Second)
+			h.cmd.Process.Signal(syscall.SIGKILL)
+			h.wait(t, 30*time.Second)
+
+			// The stripe is locked by a dead process, mid-write: the next
+			// writer takes it over and repairs it.
+			if err := s.Set([]byte(neighbour), []byte("after"), 0); err != nil {
+				t.Fatalf("Set on the dead holder's stripe: %v", err)
+			}
+			st := s.Stats()
+			if st.Takeovers != 1 || st.Repairs != 1 {
+				t.Fatalf("takeovers %d repairs %d, want 1 and 1", st.Takeovers, st.Repairs)
+			}
+			v, ok := s.Get(nil, []byte("victim"))
+			switch point {
+			case "written":
+				// The record was complete but not yet in the log: the
+				// interrupted Set never happened.
+				if string(v) != "before" {
+					t.Fatalf("victim = %q, %v; want the old value", v, ok)
+				}
+			default:
+				// The whole record was in the log: repair keeps it.
+				if string(v) != "from-holder" {
+					t.Fatalf("victim = %q, %v; want the new value", v, ok)
+				}
+			}
+			if v, _ := s.Get(nil, []byte(neighbour)); string(v) != "after" {
+				t.Fatalf("neighbour = %q", v)
+			}
+			mustVerify(t, s)
+		})
+	}
+}
+
+func TestStoppedHolderIsNotTakenOver(t *testing.T) {
+	opts := testOptions()
+	s, path := openTest(t, opts)
+	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
+	h.expect(t, "holding", 30*time.Second)
+	if err := h.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// A second handle with a short lock timeout, so the wait is bounded.
+	o2 := *opts
+	o2.LockTimeout = 100 * time.Millisecond
+	s2, err := Open(path, &o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	same := keyInStripe(s2, "victim", false)
+	other := keyInStripe(s2, "victim", true)
+	err = s2.Set([]byte(same), []byte("x"), 0)
+	if !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("Set on a stopped holder's stripe: %v, want ErrLockTimeout", err)
+	}
+	if !strings.Contains(err.Error(), strconv.Itoa(h.cmd.Process.Pid)) {
+		t.Fatalf("timeout error does not name the holder's pid %d: %v", h.cmd.Process.Pid, err)
+	}
+	if err := s2.Set([]byte(other), []byte("y"), 0); err != nil {
+		t.Fatalf("Set on another stripe while one is held: %v", err)
+	}
+	if st := s2.Stats(); st.Takeovers != 0 || st.LockTimeouts == 0 {
+		t.Fatalf("stopped owner: takeovers %d (want 0), lock timeouts %d (want > 0)", st.Takeovers, st.LockTimeouts)
+	}
+	h.cmd.Process.Signal(syscall.SIGCONT)
+	h.say("finish")
+	h.expect(t, "done", 30*time.Second)
+	if code := h.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("holder exit %d: %s", code, h.stderrText())
+	}
+	if err := s2.Set([]byte(same), []byte("x"), 0); err != nil {
+		t.Fatalf("Set after the holder resumed: %v", err)
+	}
+	if v, _ := s.Get(nil, []byte("victim")); string(v) != "from-holder" {
+		t.Fatalf("the resumed holder's write = %q", v)
+	}
+	if st := s.Stats(); st.Takeovers != 0 || st.StaleUnlocks != 0 {
+		t.Fatalf("takeovers %d stale unlocks %d, want 0", st.Takeovers, st.StaleUnlocks)
+	}
+	mustVerify(t, s)
+}
+
+// TestStaleUnlockIsHarmless covers the owner that comes back after its lock
+// was taken over: its unlock must leave the new owner's lock alone.
+func TestStaleUnlockIsHarmless(t *testing.T) {
+	a, path := openTest(t, testOptions())
+	b, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.lock(&a.stripes[0]); err != nil {
+		t.Fatal(err)
+	}
+	// b takes the lock over as it would from a dead owner.
+	b.stripes[0].lock.Store(b.owner)
+	a.unlock(&a.stripes[0])
+	if w := b.stripes[0].lock.Load(); w&ownerMask != b.owner {
+		t.Fatalf("stale unlock changed the lock word to %#x", w)
+	}
+	if n := a.Stats().StaleUnlocks; n != 1 {
+		t.Fatalf("stale unlocks %d, want 1", n)
+	}
+	b.unlock(&b.stripes[0])
+	if w := b.stripes[0].lock.Load(); w != 0 {
+		t.Fatalf("owner's unlock left %#x", w)
+	}
+}
+
+func TestProcsListsAttached(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=k", "GARDEN_POINT=written")
+	h.expect(t, "holding", 30*time.Second)
+	ps, err := s.Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int]bool{}
+	for _, p := range ps {
+		pids[p.PID] = true
+	}
+	if len(ps) != 2 || !pids[os.Getpid()] || !pids[h.cmd.Process.Pid] {
+		t.Fatalf("Procs = %+v, want this process and %d", ps, h.cmd.Process.Pid)
+	}
+	h.kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ps, _ = s.Procs()
+		if len(ps) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("killed process still listed: %+v", ps)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
