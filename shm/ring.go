@@ -183,3 +183,16 @@ func (s *Segment) WaitAcked(ctx context.Context, seq uint64) error {
 		futexWait(s.ackWake, w, 10*time.Millisecond)
 	}
 }
+
+// Mark returns user word i (0 <= i < 8) of the segment header: a few words
+// of shared state for the layers above, kept with the segment so it
+// survives any one process. Word 0 is used by garden for its expiry
+// cursor.
+func (s *Segment) Mark(i int) uint64 {
+	return atomic64(s.mem, layout.HdrMarks+uint64(i%layout.NumMarks)*8).Load()
+}
+
+// CompareAndSwapMark sets user word i to new if it holds old.
+func (s *Segment) CompareAndSwapMark(i int, old, new uint64) bool {
+	return atomic64(s.mem, layout.HdrMarks+uint64(i%layout.NumMarks)*8).CompareAndSwap(old, new)
+}

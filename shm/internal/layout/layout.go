@@ -85,6 +85,11 @@ const (
 	// HdrAckedWake is a 32-bit futex word bumped whenever HdrAcked moves,
 	// so that writers waiting for an acknowledgement can sleep on it.
 	HdrAckedWake = 448
+	// HdrMarks holds NumMarks uint64 words for the segment's users (for
+	// example the cursor of the process that fires expiry hooks), so that
+	// such state survives the process that wrote it.
+	HdrMarks = 512
+	NumMarks = 8
 )
 
 // Process slot table: one cache line per slot. Slot numbers start at 1.
