@@ -263,10 +263,10 @@ func TestChaosKill(t *testing.T) {
 			}
 		}
 		victim.c.cmd.Process.Signal(syscall.SIGKILL)
-		victim.c.wait(t, 30*time.Second)
 		for l := range victim.c.lines {
 			apply(victim, l)
 		}
+		victim.c.wait(t, 30*time.Second)
 		if p := victim.pending; p != nil {
 			st := &model[victim.slot][p.key]
 			st.maybe, st.hasMaybe = p.counter, true
@@ -274,10 +274,11 @@ func TestChaosKill(t *testing.T) {
 		start(victim.slot, rng.IntN(2) == 0)
 	}
 	for _, w := range workers {
-		w.c.kill()
+		w.c.cmd.Process.Signal(syscall.SIGKILL)
 		for l := range w.c.lines {
 			apply(w, l)
 		}
+		w.c.wait(t, 30*time.Second)
 		if p := w.pending; p != nil {
 			st := &model[w.slot][p.key]
 			st.maybe, st.hasMaybe = p.counter, true

@@ -61,14 +61,13 @@ func startChild(t testing.TB, role string, env ...string) *child {
 		t.Fatal(err)
 	}
 	go func() {
-		defer close(c.lines)
+		// Wait closes the pipe, so it must come after the last read.
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for sc.Scan() {
 			c.lines <- sc.Text()
 		}
-	}()
-	go func() {
+		close(c.lines)
 		cmd.Wait()
 		close(c.done)
 	}()
@@ -93,10 +92,15 @@ func (c *child) stderrText() string {
 	return c.stderr.String()
 }
 
+// kill kills the child and discards whatever it printed and nobody read.
 func (c *child) kill() {
 	if c.cmd.Process != nil {
 		c.cmd.Process.Kill()
 	}
+	go func() {
+		for range c.lines {
+		}
+	}()
 	<-c.done
 }
 

@@ -47,13 +47,18 @@ const (
 // lock is held, so that tests can stop or kill the process there.
 var testHook func(point string)
 
-// lock takes st's lock for writing and marks the stripe as being written
-// (seq odd). If the previous owner died, the stripe is repaired first.
+// lock takes st's lock. If the previous owner died, the stripe is repaired
+// first. A stripe found marked as being written with nobody holding its lock
+// (only damage to the file can do that) is repaired too.
 func (s *Segment) lock(st *stripe) error {
 	if !st.lock.CompareAndSwap(0, s.owner) {
 		if err := s.lockSlow(st); err != nil {
 			return err
 		}
+	}
+	if st.seq.Load()&1 != 0 {
+		ctr(st, layout.StCorruptions).Add(1)
+		s.repair(st)
 	}
 	return nil
 }

@@ -36,11 +36,18 @@ type PutOptions struct {
 	IfVersion *Version
 }
 
+// hash is the key's 64-bit hash under the segment's seed: xxhash of the key,
+// xored with the seed and passed through a bijective finalizer, so that
+// without the seed nobody can pick keys that crowd one stripe or slot.
+// (The one-shot xxhash is several times faster than a seeded digest.)
 func (s *Segment) hash(key []byte) uint64 {
-	var d xxhash.Digest
-	d.ResetWithSeed(s.h.HashSeed)
-	d.Write(key)
-	return d.Sum64()
+	h := xxhash.Sum64(key) ^ s.h.HashSeed
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
 func (s *Segment) stripeOf(hash uint64) *stripe { return &s.stripes[hash&s.stripeMask] }
@@ -340,7 +347,15 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 		}
 		st.word(slot).Store(word)
 	} else {
-		slot = s.insert(st, h, word)
+		var ok bool
+		if slot, ok = s.insert(st, h, word); !ok {
+			// The index is full although its count said otherwise: it
+			// is damaged. Rebuild it from the log, which now holds the
+			// new record too.
+			ctr(st, layout.StCorruptions).Add(1)
+			s.rebuild(st)
+			return v, true, nil
+		}
 		atomic32(st.ctl, layout.StCount).Add(1)
 	}
 	liveBytes.Add(size)

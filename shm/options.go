@@ -33,8 +33,9 @@ type Options struct {
 	// MaxProcs is how many processes may attach at once. Default 256.
 	MaxProcs int
 	// RingSize is the number of change records kept for the replication
-	// agent, a power of two. Default 8192 (2.3 MiB): at 20k writes/s the
-	// agent may stall for 400 ms before it must rescan.
+	// agent, a power of two, 288 bytes each. Default: a sixteenth of Size,
+	// between 256 and 65536 records (8192, 2.3 MiB, for 64 MiB): at 20k
+	// writes/s the agent may then stall for 400 ms before it must rescan.
 	RingSize int
 	// App names the application; it is stored in the header and checked at
 	// attach when set. At most 64 bytes.
@@ -64,7 +65,6 @@ const (
 	defaultMaxValue     = 1 << 20
 	defaultAvgEntry     = 512
 	defaultMaxProcs     = 256
-	defaultRingSize     = 8192
 	defaultTombstoneTTL = 10 * time.Minute
 	defaultMode         = 0o600
 	defaultLockTimeout  = 5 * time.Second
@@ -95,7 +95,10 @@ func (o *Options) withDefaults() (Options, explicit) {
 		r.MaxProcs = defaultMaxProcs
 	}
 	if r.RingSize == 0 {
-		r.RingSize = defaultRingSize
+		r.RingSize = 256
+		for r.RingSize < 65536 && int64(r.RingSize)*2*288 <= r.Size/16 {
+			r.RingSize *= 2
+		}
 	}
 	if r.TombstoneTTL == 0 {
 		r.TombstoneTTL = defaultTombstoneTTL

@@ -173,14 +173,18 @@ func (s *Segment) slotAt(st *stripe, hash, off uint64) (uint64, bool) {
 }
 
 // insert puts a word for a key known to be absent into the first free slot
-// of its probe sequence. The caller keeps the index below full.
-func (s *Segment) insert(st *stripe, hash uint64, w uint64) uint64 {
+// of its probe sequence. The caller keeps the index below full; ok is false
+// only if the index is full anyway (it is damaged).
+func (s *Segment) insert(st *stripe, hash uint64, w uint64) (slot uint64, ok bool) {
 	i := s.home(tagOf(hash))
-	for st.word(i).Load() != 0 {
+	for range s.indexMask + 1 {
+		if st.word(i).Load() == 0 {
+			st.word(i).Store(w)
+			return i, true
+		}
 		i = (i + 1) & s.indexMask
 	}
-	st.word(i).Store(w)
-	return i
+	return 0, false
 }
 
 // removeSlot empties slot i with backward-shift deletion, so that probe

@@ -100,7 +100,10 @@ func (s *Segment) rebuild(st *stripe) {
 				dropped++
 				continue
 			}
-			slot = s.insert(st, r.hash, w)
+			if slot, ok = s.insert(st, r.hash, w); !ok {
+				dropped++
+				continue
+			}
 			count++
 		}
 		st.access(slot).Store(uint64(r.placed))

@@ -46,6 +46,7 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
 	count := atomic32(st.ctl, layout.StCount)
 	budget := relocateBudget
+	rebuilt := false
 	for guard := 0; ; guard++ {
 		head, tail := headW.Load(), tailW.Load()
 		if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
@@ -66,10 +67,15 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 		}
 		if head == tail || guard > 1<<22 {
 			// Cannot happen in a consistent stripe: a record is at most
-			// half an arena, and an empty index has room.
+			// half an arena, and an empty index has room. The counters
+			// are damaged: recompute them once.
 			ctr(st, layout.StCorruptions).Add(1)
 			s.rebuild(st)
-			return fmt.Errorf("%w: stripe %d: cannot make room for %d bytes", ErrCorrupt, s.stripeIndex(st), size)
+			if rebuilt {
+				return fmt.Errorf("%w: stripe %d: cannot make room for %d bytes", ErrCorrupt, s.stripeIndex(st), size)
+			}
+			rebuilt = true
+			continue
 		}
 		s.reclaimTail(st, size, now, &budget)
 	}

@@ -1,0 +1,280 @@
+package shm
+
+// Benchmarks, each beside its baseline measured in the same run: compare
+// runs with benchstat (see the README's Benchmarks section).
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	benchKeys  = 100_000
+	benchValue = 1024
+)
+
+// benchDir is where benchmark segments live: /dev/shm when there is one,
+// as in production.
+func benchDir(b *testing.B) string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "gardenstate-bench-")
+		if err == nil {
+			b.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return b.TempDir()
+}
+
+func benchKey(i int) []byte { return fmt.Appendf(nil, "session:%08d:abcdefghijklmnopqrstuv", i) }
+
+// store is what the benchmarks drive: the segment or the baseline.
+type store interface {
+	get(dst, k []byte) ([]byte, bool)
+	set(k, v []byte) error
+}
+
+type segStore struct{ s *Segment }
+
+func (s segStore) get(dst, k []byte) ([]byte, bool) { return s.s.Get(dst, k) }
+func (s segStore) set(k, v []byte) error             { return s.s.Set(k, v, 0) }
+
+// mapStore is the in-process baseline: a map behind a sync.RWMutex, values
+// copied in and out as the segment does.
+type mapStore struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+func (m *mapStore) get(dst, k []byte) ([]byte, bool) {
+	m.mu.RLock()
+	v, ok := m.m[string(k)]
+	if ok {
+		dst = append(dst, v...)
+	}
+	m.mu.RUnlock()
+	return dst, ok
+}
+
+func (m *mapStore) set(k, v []byte) error {
+	c := append([]byte(nil), v...)
+	m.mu.Lock()
+	m.m[string(k)] = c
+	m.mu.Unlock()
+	return nil
+}
+
+func benchStores(b *testing.B) map[string]store {
+	s, err := Open(filepath.Join(benchDir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	stores := map[string]store{"impl=shm": segStore{s}, "impl=map": &mapStore{m: map[string][]byte{}}}
+	val := make([]byte, benchValue)
+	for _, st := range stores {
+		for i := range benchKeys {
+			if err := st.set(benchKey(i), val); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if f := s.Stats().ForcedEvictions; f != 0 {
+		b.Fatalf("benchmark segment too small: %d evictions", f)
+	}
+	return stores
+}
+
+func BenchmarkGet(b *testing.B) {
+	stores := benchStores(b)
+	keys := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+	}
+	for _, name := range []string{"impl=map", "impl=shm"} {
+		st := stores[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(benchValue)
+			b.ReportAllocs()
+			buf := make([]byte, 0, benchValue)
+			i := 0
+			for b.Loop() {
+				var ok bool
+				if buf, ok = st.get(buf[:0], keys[i%benchKeys]); !ok {
+					b.Fatal("miss")
+				}
+				i += 7919
+			}
+		})
+		b.Run(name+"/parallel", func(b *testing.B) {
+			b.SetBytes(benchValue)
+			b.ReportAllocs()
+			var seed atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
+				buf := make([]byte, 0, benchValue)
+				for pb.Next() {
+					buf, _ = st.get(buf[:0], keys[rng.IntN(benchKeys)])
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkSet(b *testing.B) {
+	stores := benchStores(b)
+	keys := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+	}
+	val := make([]byte, benchValue)
+	for _, name := range []string{"impl=map", "impl=shm"} {
+		st := stores[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(benchValue)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				st.set(keys[i%benchKeys], val)
+				i += 7919
+			}
+		})
+		b.Run(name+"/parallel", func(b *testing.B) {
+			b.SetBytes(benchValue)
+			b.ReportAllocs()
+			var seed atomic.Uint64
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
+				for pb.Next() {
+					st.set(keys[rng.IntN(benchKeys)], val)
+				}
+			})
+		})
+	}
+}
+
+func TestGetDoesNotAllocate(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), make([]byte, 1024), 0)
+	buf := make([]byte, 0, 2048)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = s.Get(buf[:0], []byte("k")) }); n != 0 {
+		t.Fatalf("Get allocates %v times per call", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { s.Set([]byte("k"), buf, 0) }); n != 0 {
+		t.Fatalf("Set allocates %v times per call", n)
+	}
+}
+
+func init() { childRoles["mix"] = childMix }
+
+// childMix attaches and, told "go N", runs N operations of a 90/10
+// Get/Set mix over the benchmark keys, then prints "done".
+func childMix() int {
+	s, err := Open(os.Getenv("GARDEN_PATH"), nil)
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	defer s.Close()
+	seed, _ := strconv.ParseUint(os.Getenv("GARDEN_SEED"), 10, 64)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	keys := make([][]byte, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+	}
+	val := make([]byte, benchValue)
+	buf := make([]byte, 0, benchValue)
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var n int
+		fmt.Sscanf(in.Text(), "go %d", &n)
+		for i := range n {
+			k := keys[rng.IntN(benchKeys)]
+			if i%10 == 0 {
+				s.Set(k, val, 0)
+			} else {
+				buf, _ = s.Get(buf[:0], k)
+			}
+		}
+		fmt.Println("done")
+	}
+	return 0
+}
+
+// BenchmarkProcs runs the 90/10 mix in 1 and 2 processes on one segment;
+// b.N operations are split between them, so ns/op falling with more
+// processes is the scaling (ops/s is reported too).
+func BenchmarkProcs(b *testing.B) {
+	path := filepath.Join(benchDir(b), "seg")
+	s, err := Open(path, &Options{Size: 512 << 20, MaxValue: 64 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	val := make([]byte, benchValue)
+	for i := range benchKeys {
+		s.Set(benchKey(i), val, 0)
+	}
+	for _, procs := range []int{1, 2} {
+		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+			var kids []*child
+			for i := range procs {
+				c := startChild(b, "mix", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_SEED=", i))
+				c.expect(b, "ready", time.Minute)
+				kids = append(kids, c)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for _, c := range kids {
+				c.say(fmt.Sprint("go ", b.N/procs+1))
+			}
+			for _, c := range kids {
+				c.expect(b, "done", 10*time.Minute)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+			for _, c := range kids {
+				c.stdin.Close()
+				c.wait(b, time.Minute)
+			}
+		})
+	}
+}
+
+// BenchmarkTakeoverStall kills a process while it holds a stripe lock in
+// the middle of a write, and measures how long a write to that stripe from
+// another process waits: from the kill to the write's return.
+func BenchmarkTakeoverStall(b *testing.B) {
+	path := filepath.Join(benchDir(b), "seg")
+	s, err := Open(path, &Options{Size: 8 << 20, MaxValue: 64 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var stalls []time.Duration
+	for b.Loop() {
+		h := startChild(b, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
+		h.expect(b, "holding", time.Minute)
+		start := time.Now()
+		h.cmd.Process.Signal(syscall.SIGKILL)
+		if err := s.Set([]byte("victim"), []byte("after"), 0); err != nil {
+			b.Fatal(err)
+		}
+		stalls = append(stalls, time.Since(start))
+		h.wait(b, time.Minute)
+	}
+	slices.Sort(stalls)
+	b.ReportMetric(float64(stalls[len(stalls)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(stalls[len(stalls)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(stalls[len(stalls)-1].Microseconds())/1000, "max-ms")
+}
