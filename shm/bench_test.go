@@ -47,7 +47,7 @@ type store interface {
 type segStore struct{ s *Segment }
 
 func (s segStore) get(dst, k []byte) ([]byte, bool) { return s.s.Get(dst, k) }
-func (s segStore) set(k, v []byte) error             { return s.s.Set(k, v, 0) }
+func (s segStore) set(k, v []byte) error            { return s.s.Set(k, v, 0) }
 
 // mapStore is the in-process baseline: a map behind a sync.RWMutex, values
 // copied in and out as the segment does.
