@@ -50,6 +50,12 @@ func (s *Segment) hash(key []byte) uint64 {
 	return h
 }
 
+// readClock is the wall clock for expiry checks on the read path: the wall
+// time at Open plus the monotonic time since, which costs half of
+// time.Now. A step of the wall clock after Open shifts this process's
+// read-side expiry checks by the step; writes use time.Now.
+func (s *Segment) readClock() int64 { return s.wall0 + int64(time.Since(s.mono0)) }
+
 func (s *Segment) stripeOf(hash uint64) *stripe { return &s.stripes[hash&s.stripeMask] }
 
 func ctr(st *stripe, off uint64) interface{ Add(uint64) uint64 } { return atomic64(st.ctl, off) }
@@ -95,7 +101,7 @@ func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
 		return dst, rec{}, false
 	}
 	defer st.exit()
-	now := time.Now().UnixNano()
+	now := s.readClock()
 	n0 := len(dst)
 	for try := 0; try < s.opts.ReadRetries; try++ {
 		seq := st.seq.Load()

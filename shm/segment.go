@@ -41,6 +41,9 @@ type Segment struct {
 	acked    *atomic.Uint64
 	ackWake  *atomic.Uint32
 
+	wall0 int64     // wall clock at attach, unix ns
+	mono0 time.Time // the same instant, with its monotonic reading
+
 	closed    atomic.Bool
 	sweepNext atomic.Uint64 // the stripe Sweep visits next
 }
@@ -205,6 +208,8 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 		acked:    atomic64(m, layout.HdrAcked),
 		ackWake:  atomic32(m, layout.HdrAckedWake),
 	}
+	s.mono0 = time.Now()
+	s.wall0 = s.mono0.UnixNano()
 	s.stripes = make([]stripe, h.Stripes)
 	idxLen := uint64(h.IndexSlots) * layout.IndexSlotSize
 	for i := range s.stripes {
