@@ -222,3 +222,25 @@ func TestReopenSeesData(t *testing.T) {
 		t.Fatalf("app %q", s2.Info().App)
 	}
 }
+
+func TestMergeExpiry(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	v, _ := s.Put([]byte("k"), []byte("v"), PutOptions{TTL: time.Minute})
+	later := time.Now().Add(time.Hour)
+	if s.MergeExpiry([]byte("k"), Version{Time: v.Time - 1, Node: v.Node}, later) {
+		t.Fatal("merged the deadline of another version")
+	}
+	if !s.MergeExpiry([]byte("k"), v, later) {
+		t.Fatal("did not merge a later deadline of the same version")
+	}
+	if s.MergeExpiry([]byte("k"), v, time.Now().Add(time.Second)) {
+		t.Fatal("merged an earlier deadline")
+	}
+	if s.MergeExpiry([]byte("absent"), v, later) || s.Has([]byte("absent")) {
+		t.Fatal("MergeExpiry created an entry")
+	}
+	e, _ := s.GetEntry(nil, []byte("k"))
+	if string(e.Value) != "v" || e.Expires.Sub(later).Abs() > time.Millisecond {
+		t.Fatalf("entry after merge: %+v", e)
+	}
+}

@@ -201,6 +201,19 @@ func (s *Segment) Apply(e Entry) (bool, error) {
 	return done, err
 }
 
+// MergeExpiry moves key's expiry deadline to expires (zero: never) if the
+// stored entry has exactly version v and a deadline earlier than expires.
+// Replication uses it to spread sliding-expiry extensions made elsewhere
+// without sending values. It reports whether anything changed.
+func (s *Segment) MergeExpiry(key []byte, v Version, expires time.Time) bool {
+	var exp int64
+	if !expires.IsZero() {
+		exp = expires.UnixNano()
+	}
+	_, done, err := s.write(&writeReq{key: key, version: v, expires: exp, mode: modeExtend})
+	return err == nil && done
+}
+
 // Touch sets key's expiry to ttl from now (0: never) without rewriting the
 // value. It reports whether the key was present.
 func (s *Segment) Touch(key []byte, ttl time.Duration) bool {
@@ -241,6 +254,7 @@ const (
 	modeCAS
 	modeDelete
 	modeApply
+	modeExtend
 )
 
 type writeReq struct {
@@ -289,7 +303,7 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 			return v, false, nil
 		}
 		w.expires = now + s.h.TombstoneTTL
-	case modeApply:
+	case modeApply, modeExtend:
 		s.observe(w.version.Time)
 		if found && !old.expired(now) {
 			ov := old.version()
@@ -297,19 +311,21 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 				return ov, false, nil
 			}
 			if w.version == ov {
-				// Same write seen again: only the deadline may have moved.
+				// Same write seen again: only the deadline may move,
+				// and only later (0 is the latest of all).
 				if old.deleted() || old.expires == 0 || (w.expires != 0 && w.expires <= old.expires) {
 					return ov, false, nil
 				}
-				if w.expires == 0 || w.expires > old.expires {
-					st.beginWrite()
-					le.PutUint64(st.arena[old.off+layout.RecExpires:], uint64(w.expires))
-					ctr(st, layout.StTouches).Add(1)
-					s.emit(st, ChangeTouch|changeRemote, w.key, ov, w.expires)
-					st.endWrite()
-					return ov, true, nil
-				}
+				st.beginWrite()
+				le.PutUint64(st.arena[old.off+layout.RecExpires:], uint64(w.expires))
+				ctr(st, layout.StTouches).Add(1)
+				s.emit(st, ChangeTouch|changeRemote, w.key, ov, w.expires)
+				st.endWrite()
+				return ov, true, nil
 			}
+		}
+		if w.mode == modeExtend {
+			return w.version, false, nil // not the version the deadline belongs to
 		}
 		if w.expires != 0 && w.expires <= now {
 			return w.version, false, nil // already expired: nothing to keep
