@@ -1,0 +1,432 @@
+// agent.go is the host agent: it tails every app's change ring, ships the
+// changes to the peers membership reports, applies what peers send, and
+// runs anti-entropy.
+
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm"
+)
+
+// Agent replicates a host's segments to the other hosts of its farm.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	apps    map[string]*appState
+	meta    NodeMeta
+	tr      Transport
+	ln      net.Listener
+	mem     Membership
+	gossip  *gossip
+	metrics *metrics
+	started time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	peers   map[string]*peer
+	inbound map[net.Conn]bool
+	closed  bool
+}
+
+type appState struct {
+	name string
+	seg  *shm.Segment
+	// processed is the change-ring sequence before which every change has
+	// been handed to the peers' queues.
+	processed atomic.Uint64
+	// rescan asks the agent to compare this app with every peer.
+	rescan chan struct{}
+}
+
+// New checks cfg and prepares an agent; Start runs it.
+func New(cfg Config) (*Agent, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeName), apps: map[string]*appState{},
+		peers: map[string]*peer{}, inbound: map[net.Conn]bool{},
+	}
+	a.meta = NodeMeta{Protocol: ProtocolVersion, Cluster: cfg.Cluster, KeyFP: keyFingerprint(cfg.Key)}
+	for name, seg := range cfg.Apps {
+		a.apps[name] = &appState{name: name, seg: seg, rescan: make(chan struct{}, 1)}
+		a.meta.Apps = append(a.meta.Apps, appMeta(name, seg))
+	}
+	slices.SortFunc(a.meta.Apps, func(x, y AppMeta) int {
+		if x.Name < y.Name {
+			return -1
+		}
+		return 1
+	})
+	a.metrics = newMetrics(a, cfg.Registerer)
+	return a, nil
+}
+
+// Start opens the data listener, joins membership and starts replicating.
+// It returns once the agent is running; Close stops it.
+func (a *Agent) Start() error {
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.started = time.Now()
+	a.tr = a.cfg.Transport
+	if a.tr == nil {
+		tc, err := farmTLS(a.cfg.Key)
+		if err != nil {
+			return err
+		}
+		addr := a.cfg.DataAddr
+		if addr == "" {
+			port := 7948
+			if a.cfg.Gossip.BindPort == 0 {
+				port = 0
+			}
+			addr = net.JoinHostPort(a.cfg.Gossip.BindAddr, strconv.Itoa(port))
+		}
+		a.tr = &TCPTransport{Addr: addr, TLS: tc}
+	}
+	ln, err := a.tr.Listen()
+	if err != nil {
+		return fmt.Errorf("replication: listen for data streams: %w", err)
+	}
+	a.ln = ln
+	a.meta.DataAddr = ln.Addr().String()
+	if a.cfg.AdvertiseData != "" {
+		a.meta.DataAddr = a.cfg.AdvertiseData
+	}
+	a.mem = a.cfg.Membership
+	if a.mem == nil {
+		g, err := newGossip(a.cfg.NodeName, a.cfg.Cluster, a.cfg.Key, a.cfg.Gossip, a.meta, a.log, a.metrics.refused)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		a.gossip, a.mem = g, g
+	}
+	for _, app := range a.apps {
+		// Changes made before this start reach the peers by anti-entropy
+		// on join; the feed starts here.
+		app.processed.Store(app.seg.LastSeq() + 1)
+		a.goRun(func() { a.tail(app) })
+	}
+	a.goRun(a.acceptLoop)
+	a.goRun(a.memberLoop)
+	a.goRun(a.ackLoop)
+	a.log.Info("agent started", "data", a.meta.DataAddr, "cluster", a.cfg.Cluster, "apps", len(a.apps))
+	return nil
+}
+
+func (a *Agent) goRun(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// GossipAddr returns the membership address peers join (empty when
+// membership is not gossip).
+func (a *Agent) GossipAddr() string {
+	if a.gossip == nil {
+		return ""
+	}
+	return a.gossip.Addr()
+}
+
+// DataAddr returns where this agent's data streams listen.
+func (a *Agent) DataAddr() string { return a.meta.DataAddr }
+
+// Close leaves the farm gracefully (within timeout) and stops the agent.
+func (a *Agent) Close(timeout time.Duration) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	err := a.mem.Leave(timeout)
+	a.cancel()
+	a.ln.Close()
+	a.mu.Lock()
+	for _, p := range a.peers {
+		p.close()
+	}
+	for c := range a.inbound {
+		c.Close()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+	a.metrics.unregister()
+	return err
+}
+
+// memberLoop keeps one outbound stream per live peer.
+func (a *Agent) memberLoop() {
+	tick := time.NewTicker(a.cfg.AntiEntropyInterval)
+	defer tick.Stop()
+	for {
+		a.syncPeers()
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.mem.Changed():
+		case <-tick.C:
+			a.mu.Lock()
+			for _, p := range a.peers {
+				p.requestAntiEntropy()
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+func (a *Agent) syncPeers() {
+	members := a.mem.Members()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	live := map[string]bool{}
+	for _, m := range members {
+		live[m.Name] = true
+		if p, ok := a.peers[m.Name]; ok && p.addr == m.Meta.DataAddr {
+			continue
+		} else if ok {
+			p.close()
+		}
+		p := newPeer(a, m.Name, m.Meta.DataAddr)
+		a.peers[m.Name] = p
+		a.goRun(p.run)
+		a.log.Info("peer joined", "peer", m.Name, "data", m.Meta.DataAddr)
+	}
+	for name, p := range a.peers {
+		if !live[name] {
+			p.close()
+			delete(a.peers, name)
+			a.log.Info("peer left", "peer", name)
+		}
+	}
+}
+
+func (a *Agent) peerList() []*peer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*peer, 0, len(a.peers))
+	for _, p := range a.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// tail follows one app's change ring and hands local changes to the peers.
+func (a *Agent) tail(app *appState) {
+	buf := make([]shm.Change, 256)
+	lastTouch := map[string]int64{}
+	idle := time.Duration(0)
+	var batch *Batch
+	var bytes int
+	flush := func(through uint64) {
+		if batch == nil {
+			batch = &Batch{App: app.name}
+		}
+		batch.Through = through
+		a.broadcast(batch, bytes)
+		batch, bytes = nil, 0
+	}
+	for {
+		from := app.processed.Load()
+		n, next, err := app.seg.ReadChanges(from, buf)
+		if errors.Is(err, shm.ErrGap) {
+			a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err)
+			a.metrics.gaps.WithLabelValues(app.name).Inc()
+			a.rescanAll(app)
+		} else if errors.Is(err, shm.ErrClosed) {
+			return
+		}
+		for _, c := range buf[:n] {
+			if c.Remote {
+				continue
+			}
+			switch c.Kind {
+			case shm.ChangeRescan:
+				a.rescanAll(app)
+				continue
+			case shm.ChangeExpire:
+				continue
+			}
+			e, ok := app.seg.GetEntry(nil, c.Key)
+			if !ok || e.Version != c.Version {
+				continue // gone since, or a newer change follows
+			}
+			w := toWire(e)
+			w.Key = slices.Clone(c.Key) // buf's keys are reused by the next read
+			if c.Kind == shm.ChangeTouch {
+				if last, ok := lastTouch[string(c.Key)]; ok && w.Expires-last < int64(a.cfg.TouchMinDelta) {
+					continue
+				}
+				w.Value = nil
+				w.Touch = true
+			}
+			if w.Expires != 0 {
+				if len(lastTouch) > 1<<17 {
+					clear(lastTouch)
+				}
+				lastTouch[string(c.Key)] = w.Expires
+			}
+			if batch == nil {
+				batch = &Batch{App: app.name}
+			}
+			batch.Entries = append(batch.Entries, w)
+			bytes += len(w.Key) + len(w.Value) + 32
+			if len(batch.Entries) >= a.cfg.BatchEntries || bytes >= a.cfg.BatchBytes {
+				flush(c.Seq)
+			}
+		}
+		if next > from {
+			flush(next - 1)
+			app.processed.Store(next)
+		}
+		if n == len(buf) {
+			continue
+		}
+		if n > 0 {
+			idle = 0
+		} else if idle < 20*a.cfg.PollInterval {
+			idle += a.cfg.PollInterval / 4
+		}
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(max(a.cfg.PollInterval/4, idle)):
+		}
+	}
+}
+
+// broadcast queues a batch for every peer that should hold its keys.
+func (a *Agent) broadcast(b *Batch, size int) {
+	for _, p := range a.peerList() {
+		out := b
+		if _, all := a.cfg.Placement.(AllHosts); !all {
+			out = &Batch{App: b.App, Through: b.Through}
+			for _, e := range b.Entries {
+				if a.cfg.Placement.Holds(p.name, b.App, e.Key) {
+					out.Entries = append(out.Entries, e)
+				}
+			}
+		}
+		p.enqueue(out, size)
+	}
+}
+
+func (a *Agent) rescanAll(app *appState) {
+	for _, p := range a.peerList() {
+		p.markLagging(app.name)
+		p.requestAntiEntropy()
+	}
+}
+
+// ackLoop writes, for every app, the sequence through which every
+// connected peer has acknowledged the change feed.
+func (a *Agent) ackLoop() {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		peers := a.peerList()
+		for _, app := range a.apps {
+			through := app.processed.Load() - 1
+			for _, p := range peers {
+				if acked, counted := p.ackedThrough(app.name); counted && acked < through {
+					through = acked
+				}
+			}
+			app.seg.SetAcked(through)
+		}
+	}
+}
+
+// apply stores entries received from a peer.
+func (a *Agent) apply(appName string, es []WireEntry) (applied int) {
+	app := a.apps[appName]
+	if app == nil {
+		return 0
+	}
+	for _, w := range es {
+		if w.Touch {
+			if app.seg.MergeExpiry(w.Key, shm.Version{Time: w.Time, Node: w.Node}, timeOrZero(w.Expires)) {
+				applied++
+			}
+			continue
+		}
+		ok, err := app.seg.Apply(fromWire(w))
+		if err != nil {
+			a.log.Warn("cannot apply entry from peer", "app", appName, "err", err)
+			continue
+		}
+		if ok {
+			applied++
+		}
+	}
+	a.metrics.applied.WithLabelValues(appName).Add(float64(applied))
+	return applied
+}
+
+func timeOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Fetch makes sure the local copy of key is at least version want: it asks
+// every connected peer for the key and waits until it arrives or ctx ends.
+// garden calls it (through the admin API) when a request's cookie names a
+// newer version than the local one: read-your-writes without sticky
+// sessions.
+func (a *Agent) Fetch(ctx context.Context, appName string, key []byte, want shm.Version) error {
+	app := a.apps[appName]
+	if app == nil {
+		return fmt.Errorf("replication: no app %q", appName)
+	}
+	have := func() bool {
+		e, ok := app.seg.GetEntry(nil, key)
+		return ok && !e.Version.Less(want)
+	}
+	if have() {
+		return nil
+	}
+	for _, p := range a.peerList() {
+		p.sendControl(frameFetch, &Fetch{App: appName, Keys: [][]byte{key}})
+	}
+	t := time.NewTicker(500 * time.Microsecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replication: version %v of the key did not arrive: %w", want, ctx.Err())
+		case <-t.C:
+			if have() {
+				return nil
+			}
+		}
+	}
+}

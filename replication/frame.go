@@ -1,0 +1,234 @@
+// frame.go defines the messages agents exchange on their data streams and
+// their framing: a 4-byte big-endian length, a 1-byte type, then a msgpack
+// payload.
+
+package replication
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ProtocolVersion is the version of the data protocol and of the node
+// metadata. Peers of another version are refused at join.
+const ProtocolVersion = 1
+
+// MaxFrame bounds a frame's size: a batch is cut before it, and a peer that
+// announces a larger frame is cut off.
+const MaxFrame = 16 << 20
+
+type frameType uint8
+
+const (
+	frameHello   frameType = 1 + iota // Hello, both ways, first
+	frameRefuse                       // Refuse, then the stream closes
+	frameBatch                        // Batch of entries to apply
+	frameAck                          // Ack of a batch
+	frameDigest                       // Digest of an app's buckets
+	frameKeys                         // Keys of one bucket that differed
+	frameFetch                        // Fetch entries by key
+	frameEntries                      // Entries answering a Fetch (not acknowledged)
+)
+
+func (t frameType) String() string {
+	names := [...]string{"", "hello", "refuse", "batch", "ack", "digest", "keys", "fetch", "entries"}
+	if int(t) < len(names) && t != 0 {
+		return names[t]
+	}
+	return fmt.Sprintf("frame(%d)", uint8(t))
+}
+
+// Hello opens a stream: who is speaking, and what it runs.
+type Hello struct {
+	Node string   `msgpack:"n"`
+	Meta NodeMeta `msgpack:"m"`
+}
+
+// Refuse says why the other side will not talk.
+type Refuse struct {
+	Reason string `msgpack:"r"`
+}
+
+// WireEntry is one entry on the wire.
+type WireEntry struct {
+	Key     []byte `msgpack:"k"`
+	Value   []byte `msgpack:"v,omitempty"`
+	Time    uint64 `msgpack:"t"` // Version.Time
+	Node    uint32 `msgpack:"o"` // Version.Node
+	Expires int64  `msgpack:"e,omitempty"`
+	Deleted bool   `msgpack:"d,omitempty"`
+	// Touch marks a deadline extension of the entry at this version: no
+	// value is sent, and the receiver only moves the deadline.
+	Touch bool `msgpack:"x,omitempty"`
+}
+
+// Batch carries entries to apply. Through is the sender's change-ring
+// sequence that the batch completes (0 for batches that are not part of the
+// change feed, such as anti-entropy repairs).
+type Batch struct {
+	ID      uint64      `msgpack:"i"`
+	App     string      `msgpack:"a"`
+	Through uint64      `msgpack:"s,omitempty"`
+	Entries []WireEntry `msgpack:"e"`
+}
+
+// Ack acknowledges the batch with this ID: every entry in it is applied.
+type Ack struct {
+	ID uint64 `msgpack:"i"`
+}
+
+// Digest carries one hash per bucket of an app's keys.
+type Digest struct {
+	App     string   `msgpack:"a"`
+	Buckets []uint64 `msgpack:"b"`
+}
+
+// KeyVersion names a key and the version a node holds.
+type KeyVersion struct {
+	Key  []byte `msgpack:"k"`
+	Time uint64 `msgpack:"t"`
+	Node uint32 `msgpack:"o"`
+}
+
+// Keys lists what the sender holds in one bucket whose digest differed.
+// Remaining counts the Keys frames still to come for the same Digest; a
+// Digest that matched everywhere is answered by one Keys frame with Bucket
+// -1.
+type Keys struct {
+	App       string       `msgpack:"a"`
+	Bucket    int          `msgpack:"b"`
+	Remaining int          `msgpack:"r"`
+	Keys      []KeyVersion `msgpack:"k"`
+}
+
+// Fetch asks for entries by key; the answer is an Entries frame.
+type Fetch struct {
+	App  string   `msgpack:"a"`
+	Keys [][]byte `msgpack:"k"`
+}
+
+// Entries answers a Fetch.
+type Entries struct {
+	App     string      `msgpack:"a"`
+	Entries []WireEntry `msgpack:"e"`
+}
+
+// ErrFrame is wrapped by every error about a malformed frame.
+var ErrFrame = errors.New("replication: bad frame")
+
+// writeFrame encodes v as one frame of type t.
+func writeFrame(w *bufio.Writer, t frameType, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("replication: encode %v: %w", t, err)
+	}
+	if len(b)+1 > MaxFrame {
+		return fmt.Errorf("%w: %v of %d bytes exceeds %d", ErrFrame, t, len(b)+1, MaxFrame)
+	}
+	var hdr [5]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(b)+1))
+	hdr[4] = byte(t)
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// readFrame reads one frame's type and payload. buf is reused when large
+// enough.
+func readFrame(r io.Reader, buf []byte) (frameType, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, buf, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 1 || n > MaxFrame {
+		return 0, buf, fmt.Errorf("%w: length %d not in 1..%d", ErrFrame, n, MaxFrame)
+	}
+	t := frameType(hdr[4])
+	if t < frameHello || t > frameEntries {
+		return 0, buf, fmt.Errorf("%w: unknown type %d", ErrFrame, hdr[4])
+	}
+	if cap(buf) < int(n-1) {
+		buf = make([]byte, n-1)
+	}
+	buf = buf[:n-1]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, buf, fmt.Errorf("%w: %v payload cut short: %v", ErrFrame, t, err)
+	}
+	return t, buf, nil
+}
+
+// decodeFrame decodes a payload of type t into the matching message.
+func decodeFrame(t frameType, b []byte) (any, error) {
+	var v any
+	switch t {
+	case frameHello:
+		v = new(Hello)
+	case frameRefuse:
+		v = new(Refuse)
+	case frameBatch:
+		v = new(Batch)
+	case frameAck:
+		v = new(Ack)
+	case frameDigest:
+		v = new(Digest)
+	case frameKeys:
+		v = new(Keys)
+	case frameFetch:
+		v = new(Fetch)
+	case frameEntries:
+		v = new(Entries)
+	default:
+		return nil, fmt.Errorf("%w: unknown type %d", ErrFrame, t)
+	}
+	if err := msgpack.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
+	}
+	if err := validate(v); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
+	}
+	return v, nil
+}
+
+// validate checks what msgpack cannot: lengths the segment would refuse.
+func validate(v any) error {
+	check := func(es []WireEntry) error {
+		for i, e := range es {
+			if len(e.Key) == 0 || len(e.Key) > 255 {
+				return fmt.Errorf("entry %d: key of %d bytes", i, len(e.Key))
+			}
+			if e.Time == 0 {
+				return fmt.Errorf("entry %d: no version", i)
+			}
+		}
+		return nil
+	}
+	switch m := v.(type) {
+	case *Batch:
+		return check(m.Entries)
+	case *Entries:
+		return check(m.Entries)
+	case *Digest:
+		if len(m.Buckets) != digestBuckets {
+			return fmt.Errorf("%d buckets, want %d", len(m.Buckets), digestBuckets)
+		}
+	case *Keys:
+		if m.Bucket < -1 || m.Bucket >= digestBuckets || m.Bucket == -1 && len(m.Keys) > 0 || m.Remaining < 0 {
+			return fmt.Errorf("bucket %d (%d keys, %d remaining) out of range", m.Bucket, len(m.Keys), m.Remaining)
+		}
+	case *Fetch:
+		for i, k := range m.Keys {
+			if len(k) == 0 || len(k) > 255 {
+				return fmt.Errorf("key %d of %d bytes", i, len(k))
+			}
+		}
+	}
+	return nil
+}

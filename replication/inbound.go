@@ -1,0 +1,166 @@
+// inbound.go serves the streams peers open to this agent: it checks their
+// hello, applies their batches and acknowledges them, answers digests with
+// the keys of differing buckets, and answers fetches.
+
+package replication
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+func (a *Agent) acceptLoop() {
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			if a.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			a.log.Warn("accept failed", "err", err)
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			c.Close()
+			return
+		}
+		a.inbound[c] = true
+		a.mu.Unlock()
+		a.goRun(func() {
+			defer func() {
+				a.mu.Lock()
+				delete(a.inbound, c)
+				a.mu.Unlock()
+				c.Close()
+			}()
+			if err := a.serve(c); err != nil && a.ctx.Err() == nil {
+				a.log.Debug("inbound stream ended", "remote", c.RemoteAddr(), "err", err)
+			}
+		})
+	}
+}
+
+// serve runs one inbound stream.
+func (a *Agent) serve(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReaderSize(c, 64<<10)
+	w := bufio.NewWriterSize(c, 64<<10)
+	t, b, err := readFrame(r, nil)
+	if err != nil {
+		if isTLSKeyError(err) {
+			a.log.Error("refusing stream: its farm key differs", "remote", c.RemoteAddr(), "err", err)
+			a.metrics.refused(Refused{Addr: c.RemoteAddr().String(), Reason: "data stream: farm key differs", At: time.Now()})
+		}
+		return err
+	}
+	msg, err := decodeFrame(t, b)
+	if err != nil {
+		return err
+	}
+	h, ok := msg.(*Hello)
+	if !ok {
+		return fmt.Errorf("%w: %v before hello", ErrFrame, t)
+	}
+	if mm := compareMeta(a.meta, h.Meta); mm != nil {
+		a.log.Error("refusing stream from peer", "peer", h.Node, "remote", c.RemoteAddr(), "reason", mm.Error())
+		a.metrics.refused(Refused{Name: h.Node, Addr: c.RemoteAddr().String(), Reason: mm.Error(), At: time.Now()})
+		writeFrame(w, frameRefuse, &Refuse{Reason: mm.Error()})
+		w.Flush()
+		return mm
+	}
+	if err := writeFrame(w, frameHello, &Hello{Node: a.cfg.NodeName, Meta: a.meta}); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	c.SetDeadline(time.Time{})
+	var buf []byte
+	for {
+		t, b, err := readFrame(r, buf)
+		buf = b
+		if err != nil {
+			return err
+		}
+		msg, err := decodeFrame(t, b)
+		if err != nil {
+			a.log.Warn("bad frame from peer; closing stream", "peer", h.Node, "err", err)
+			return err
+		}
+		switch m := msg.(type) {
+		case *Batch:
+			a.apply(m.App, m.Entries)
+			err = writeFrame(w, frameAck, &Ack{ID: m.ID})
+		case *Digest:
+			err = a.answerDigest(w, m)
+		case *Fetch:
+			err = a.answerFetch(w, m)
+		default:
+			return fmt.Errorf("%w: unexpected %v from %s", ErrFrame, t, h.Node)
+		}
+		if err != nil {
+			return err
+		}
+		if r.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// answerDigest sends our keys of every bucket whose digest differs.
+func (a *Agent) answerDigest(w *bufio.Writer, d *Digest) error {
+	app := a.apps[d.App]
+	if app == nil {
+		return writeFrame(w, frameKeys, &Keys{App: d.App, Bucket: -1})
+	}
+	view, err := scanApp(app.seg)
+	if err != nil {
+		return err
+	}
+	var differ []int
+	for i := range digestBuckets {
+		if view.digests[i] != d.Buckets[i] {
+			differ = append(differ, i)
+		}
+	}
+	if len(differ) == 0 {
+		return writeFrame(w, frameKeys, &Keys{App: d.App, Bucket: -1})
+	}
+	for n, i := range differ {
+		k := &Keys{App: d.App, Bucket: i, Remaining: len(differ) - 1 - n, Keys: view.keys[i]}
+		if err := writeFrame(w, frameKeys, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerFetch sends the entries asked for that we hold.
+func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
+	app := a.apps[f.App]
+	out := &Entries{App: f.App}
+	if app != nil {
+		for _, k := range f.Keys {
+			if e, ok := app.seg.GetEntry(nil, k); ok {
+				out.Entries = append(out.Entries, toWire(e))
+			}
+		}
+	}
+	return writeFrame(w, frameEntries, out)
+}
+
+func isTLSKeyError(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "farm key differs") || strings.Contains(err.Error(), "certificate"))
+}

@@ -1,0 +1,432 @@
+// peer.go keeps the outbound data stream to one peer: it dials (and
+// re-dials), sends the change feed in batches from a bounded queue, runs
+// anti-entropy, and reads the peer's answers.
+
+package replication
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type peer struct {
+	a    *Agent
+	name string
+	addr string
+
+	queue  chan queued
+	qBytes atomic.Int64
+	wake   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+
+	mu        sync.Mutex
+	conn      net.Conn
+	control   []outFrame // frames other than batches, unbounded
+	nextID    uint64
+	inflight  map[uint64]sentBatch
+	acked     map[string]uint64 // app -> change-ring sequence acknowledged
+	lagging   map[string]bool   // app -> missed changes, waiting for anti-entropy
+	aeWanted  bool
+	ae        map[string]*aeSession
+	connected bool
+	lagEWMA   float64 // seconds from send to ack
+
+	sent       atomic.Uint64
+	ackedCount atomic.Uint64
+	dropped    atomic.Uint64
+}
+
+type queued struct {
+	b    *Batch
+	size int
+}
+
+type outFrame struct {
+	t frameType
+	v any
+}
+
+type sentBatch struct {
+	app     string
+	through uint64
+	n       int
+	at      time.Time
+}
+
+type aeSession struct {
+	view     *appView
+	startSeq uint64
+}
+
+func newPeer(a *Agent, name, addr string) *peer {
+	return &peer{
+		a: a, name: name, addr: addr, queue: make(chan queued, 4096), wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{},
+		lagging: map[string]bool{}, ae: map[string]*aeSession{},
+	}
+}
+
+func (p *peer) close() {
+	p.once.Do(func() {
+		close(p.stop)
+		p.mu.Lock()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		p.mu.Unlock()
+	})
+}
+
+func (p *peer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues a batch without ever blocking the change feed: a peer that
+// cannot keep up loses batches and is marked for anti-entropy instead of
+// growing memory.
+func (p *peer) enqueue(b *Batch, size int) {
+	if p.qBytes.Load()+int64(size) > int64(p.a.cfg.QueueBytes) {
+		p.drop(b.App)
+		return
+	}
+	select {
+	case p.queue <- queued{b, size}:
+		p.qBytes.Add(int64(size))
+	default:
+		p.drop(b.App)
+	}
+}
+
+func (p *peer) drop(app string) {
+	p.dropped.Add(1)
+	p.a.metrics.dropped.WithLabelValues(p.name).Inc()
+	p.markLagging(app)
+	p.requestAntiEntropy()
+}
+
+func (p *peer) markLagging(app string) {
+	p.mu.Lock()
+	p.lagging[app] = true
+	p.mu.Unlock()
+}
+
+// requestAntiEntropy asks for a comparison of every app with this peer as
+// soon as the stream is up.
+func (p *peer) requestAntiEntropy() {
+	p.mu.Lock()
+	p.aeWanted = true
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *peer) sendControl(t frameType, v any) {
+	p.mu.Lock()
+	p.control = append(p.control, outFrame{t, v})
+	p.mu.Unlock()
+	p.signal()
+}
+
+// ackedThrough reports what the peer acknowledged of app's change feed, and
+// whether the peer counts for the segment's acknowledged sequence: only a
+// connected peer that has not missed changes does.
+func (p *peer) ackedThrough(app string) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acked[app], p.connected && !p.lagging[app]
+}
+
+// run dials the peer and serves the stream until the peer is closed.
+func (p *peer) run() {
+	backoff := 50 * time.Millisecond
+	for {
+		err := p.session()
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		p.a.log.Debug("stream to peer ended; redialling", "peer", p.name, "err", err, "in", backoff)
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		if err == nil {
+			backoff = 50 * time.Millisecond
+		}
+	}
+}
+
+// session is one connection's life.
+func (p *peer) session() error {
+	ctx, cancel := context.WithTimeout(p.a.ctx, 5*time.Second)
+	conn, err := p.a.tr.Dial(ctx, p.addr)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", p.addr, err)
+	}
+	defer conn.Close()
+	w := bufio.NewWriterSize(conn, 64<<10)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := writeFrame(w, frameHello, &Hello{Node: p.a.cfg.NodeName, Meta: p.a.meta}); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(conn, 64<<10)
+	t, b, err := readFrame(r, nil)
+	if err != nil {
+		return fmt.Errorf("handshake with %s: %w", p.name, err)
+	}
+	msg, err := decodeFrame(t, b)
+	if err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *Refuse:
+		p.a.log.Error("peer refused our stream", "peer", p.name, "reason", m.Reason)
+		return fmt.Errorf("refused by %s: %s", p.name, m.Reason)
+	case *Hello:
+		if mm := compareMeta(p.a.meta, m.Meta); mm != nil {
+			return fmt.Errorf("peer %s: %w", p.name, mm)
+		}
+	default:
+		return fmt.Errorf("%w: %v before hello", ErrFrame, t)
+	}
+	conn.SetDeadline(time.Time{})
+
+	p.mu.Lock()
+	p.conn = conn
+	p.connected = true
+	p.aeWanted = true // whatever happened while we were apart
+	p.inflight = map[uint64]sentBatch{}
+	for app := range p.a.apps {
+		p.lagging[app] = true
+	}
+	p.mu.Unlock()
+	p.a.metrics.peerUp(p.name, true)
+	defer func() {
+		p.mu.Lock()
+		p.conn = nil
+		p.connected = false
+		p.ae = map[string]*aeSession{}
+		p.mu.Unlock()
+		p.a.metrics.peerUp(p.name, false)
+	}()
+
+	readErr := make(chan error, 1)
+	go func() { readErr <- p.readLoop(r) }()
+	for {
+		if err := p.writeSome(w); err != nil {
+			return err
+		}
+		select {
+		case <-p.stop:
+			return nil
+		case err := <-readErr:
+			return err
+		case <-p.wake:
+		case q := <-p.queue:
+			if err := p.writeBatch(w, q); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeSome writes pending control frames, starts anti-entropy when asked,
+// and drains the queue, then flushes.
+func (p *peer) writeSome(w *bufio.Writer) error {
+	p.mu.Lock()
+	ctl := p.control
+	p.control = nil
+	startAE := p.aeWanted
+	p.aeWanted = false
+	p.mu.Unlock()
+	if startAE {
+		for name, app := range p.a.apps {
+			if err := p.startAntiEntropy(w, name, app); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range ctl {
+		var err error
+		if b, ok := f.v.(*Batch); ok {
+			err = p.writeTracked(w, b)
+		} else {
+			err = writeFrame(w, f.t, f.v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case q := <-p.queue:
+			if err := p.writeBatch(w, q); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		break
+	}
+	return w.Flush()
+}
+
+func (p *peer) writeBatch(w *bufio.Writer, q queued) error {
+	p.qBytes.Add(-int64(q.size))
+	if err := p.writeTracked(w, q.b); err != nil {
+		return err
+	}
+	if w.Buffered() > 256<<10 {
+		return w.Flush()
+	}
+	return nil
+}
+
+// writeTracked sends a batch under a fresh ID and remembers what its
+// acknowledgement will mean. The batch may be shared between peers, so it
+// is copied, not changed.
+func (p *peer) writeTracked(w *bufio.Writer, b *Batch) error {
+	n := len(b.Entries)
+	if b.ID == markerID {
+		n = -1
+	}
+	p.mu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.inflight[id] = sentBatch{app: b.App, through: b.Through, n: n, at: time.Now()}
+	p.mu.Unlock()
+	out := *b
+	out.ID = id
+	if err := writeFrame(w, frameBatch, &out); err != nil {
+		return err
+	}
+	p.sent.Add(uint64(len(b.Entries)))
+	p.a.metrics.sent.WithLabelValues(p.name).Add(float64(len(b.Entries)))
+	return nil
+}
+
+// startAntiEntropy scans the app and sends its digest. The session's start
+// sequence is what the peer will have acknowledged once the repair that
+// follows is acknowledged.
+func (p *peer) startAntiEntropy(w *bufio.Writer, name string, app *appState) error {
+	start := app.processed.Load() - 1
+	view, err := scanApp(app.seg)
+	if err != nil {
+		return fmt.Errorf("anti-entropy scan of %s: %w", name, err)
+	}
+	p.mu.Lock()
+	p.ae[name] = &aeSession{view: view, startSeq: start}
+	p.mu.Unlock()
+	p.a.metrics.aeRuns.WithLabelValues(p.name).Inc()
+	return writeFrame(w, frameDigest, &Digest{App: name, Buckets: view.digests[:]})
+}
+
+// readLoop handles what the peer sends back on our stream.
+func (p *peer) readLoop(r *bufio.Reader) error {
+	var buf []byte
+	for {
+		t, b, err := readFrame(r, buf)
+		buf = b
+		if err != nil {
+			return err
+		}
+		msg, err := decodeFrame(t, b)
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *Ack:
+			p.onAck(m.ID)
+		case *Keys:
+			p.onKeys(m)
+		case *Entries:
+			p.a.apply(m.App, m.Entries)
+		case *Refuse:
+			return fmt.Errorf("refused by %s: %s", p.name, m.Reason)
+		default:
+			return fmt.Errorf("%w: unexpected %v from %s", ErrFrame, t, p.name)
+		}
+	}
+}
+
+func (p *peer) onAck(id uint64) {
+	p.mu.Lock()
+	sb, ok := p.inflight[id]
+	delete(p.inflight, id)
+	if ok && sb.through > p.acked[sb.app] {
+		p.acked[sb.app] = sb.through
+	}
+	if ok && sb.n < 0 {
+		p.lagging[sb.app] = false // the anti-entropy repair is complete
+	}
+	lag := time.Since(sb.at).Seconds()
+	p.lagEWMA = 0.9*p.lagEWMA + 0.1*lag
+	p.mu.Unlock()
+	if ok {
+		p.ackedCount.Add(uint64(max(sb.n, 0)))
+		p.a.metrics.ackLag.Observe(lag)
+	}
+}
+
+// onKeys compares one bucket with ours: sends what we hold newer and
+// fetches what the peer holds newer. The last Keys frame of a session
+// queues a marker batch whose acknowledgement ends the peer's lagging.
+func (p *peer) onKeys(k *Keys) {
+	p.mu.Lock()
+	s := p.ae[k.App]
+	p.mu.Unlock()
+	app := p.a.apps[k.App]
+	if s == nil || app == nil {
+		return
+	}
+	if k.Bucket >= 0 {
+		send, fetch := diffBucket(s.view.keys[k.Bucket], k.Keys)
+		if len(fetch) > 0 {
+			p.sendControl(frameFetch, &Fetch{App: k.App, Keys: fetch})
+			p.a.metrics.aeFetched.WithLabelValues(p.name).Add(float64(len(fetch)))
+		}
+		var batch []WireEntry
+		size := 0
+		for _, key := range send {
+			e, ok := app.seg.GetEntry(nil, key)
+			if !ok {
+				continue
+			}
+			batch = append(batch, toWire(e))
+			size += len(key) + len(e.Value) + 32
+			if size >= p.a.cfg.BatchBytes {
+				p.sendControl(frameBatch, &Batch{App: k.App, Entries: batch})
+				batch, size = nil, 0
+			}
+		}
+		if len(batch) > 0 {
+			p.sendControl(frameBatch, &Batch{App: k.App, Entries: batch})
+		}
+		p.a.metrics.aeSent.WithLabelValues(p.name).Add(float64(len(send)))
+	}
+	if k.Remaining == 0 {
+		p.mu.Lock()
+		delete(p.ae, k.App)
+		p.mu.Unlock()
+		p.sendControl(frameBatch, &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID})
+	}
+}
+
+// markerID marks, inside the agent, the batch that closes an anti-entropy
+// session; on the wire it gets an ordinary ID.
+const markerID = ^uint64(0)

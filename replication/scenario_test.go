@@ -1,0 +1,193 @@
+package replication
+
+// Scenario tests on the in-memory network: random writes on several nodes,
+// partitions, heals and dropped connections, ending with every node
+// holding the same sessions, equal to the last-writer-wins model.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm"
+)
+
+var testKey = bytes.Repeat([]byte{7}, KeySize)
+
+func testSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("GARDEN_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (GARDEN_SEED=%d replays)", seed, seed)
+	return seed
+}
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("GARDEN_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type memNodeT struct {
+	name  string
+	seg   *shm.Segment
+	agent *Agent
+}
+
+func newMemFarm(t *testing.T, net *MemNetwork, names ...string) []*memNodeT {
+	var nodes []*memNodeT
+	for i, name := range names {
+		seg, err := shm.Open(filepath.Join(t.TempDir(), name), &shm.Options{Size: 8 << 20, MaxValue: 16 << 10, NodeID: uint32(i + 1), App: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { seg.Close() })
+		meta := NodeMeta{Protocol: ProtocolVersion, Cluster: "test", KeyFP: keyFingerprint(testKey), Apps: []AppMeta{appMeta("app", seg)}}
+		tr, mem, _ := net.Node(name, meta)
+		a, err := New(Config{
+			NodeName: name, Cluster: "test", Key: testKey, Apps: map[string]*shm.Segment{"app": seg},
+			Transport: tr, Membership: mem, Logger: quietLogger(), AntiEntropyInterval: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(time.Second) })
+		nodes = append(nodes, &memNodeT{name: name, seg: seg, agent: a})
+	}
+	return nodes
+}
+
+// lwwModel keeps, for every key, the newest write made anywhere.
+type lwwModel map[string]shm.Entry
+
+func (m lwwModel) record(e shm.Entry) {
+	if old, ok := m[string(e.Key)]; !ok || old.Version.Less(e.Version) {
+		m[string(e.Key)] = e
+	}
+}
+
+// converged reports how the nodes differ from the model (empty when they
+// agree).
+func converged(nodes []*memNodeT, model lwwModel) string {
+	for _, n := range nodes {
+		for k, want := range model {
+			got, ok := n.seg.GetEntry(nil, []byte(k))
+			switch {
+			case want.Deleted && (!ok || got.Deleted):
+			case !ok:
+				return fmt.Sprintf("%s lacks %s (want %v)", n.name, k, want.Version)
+			case got.Version != want.Version || got.Deleted != want.Deleted || !bytes.Equal(got.Value, want.Value):
+				return fmt.Sprintf("%s has %s at %v (deleted %v), want %v (deleted %v)", n.name, k, got.Version, got.Deleted, want.Version, want.Deleted)
+			}
+		}
+	}
+	return ""
+}
+
+func waitConverged(t *testing.T, nodes []*memNodeT, model lwwModel, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		diff := converged(nodes, model)
+		if diff == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged after %v: %s", d, diff)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// write does a random Set or Delete on a random node and records it.
+func write(rng *rand.Rand, nodes []*memNodeT, model lwwModel, keys int) {
+	n := nodes[rng.IntN(len(nodes))]
+	k := fmt.Appendf(nil, "session-%d", rng.IntN(keys))
+	if rng.IntN(10) == 0 {
+		if n.seg.Delete(k) {
+			e, _ := n.seg.GetEntry(nil, k)
+			model.record(shm.Entry{Key: k, Version: e.Version, Deleted: true})
+		}
+		return
+	}
+	v := fmt.Appendf(nil, "%s@%s#%d", k, n.name, rng.Uint64())
+	ver, err := n.seg.Put(k, v, shm.PutOptions{TTL: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	model.record(shm.Entry{Key: k, Value: v, Version: ver})
+}
+
+func TestScenarioReplicates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 1))
+	net := NewMemNetwork(rng.Uint64())
+	nodes := newMemFarm(t, net, "a", "b", "c")
+	model := lwwModel{}
+	for range 500 {
+		write(rng, nodes, model, 100)
+	}
+	waitConverged(t, nodes, model, 20*time.Second)
+}
+
+func TestScenarioPartitionsAndHeals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 2))
+	net := NewMemNetwork(rng.Uint64())
+	names := []string{"a", "b", "c", "d"}
+	nodes := newMemFarm(t, net, names...)
+	model := lwwModel{}
+	for round := range 6 {
+		// Split the farm at random, write on both sides, heal.
+		perm := rng.Perm(len(names))
+		cut := 1 + rng.IntN(len(names)-1)
+		var left, right []string
+		for i, p := range perm {
+			if i < cut {
+				left = append(left, names[p])
+			} else {
+				right = append(right, names[p])
+			}
+		}
+		net.Partition(left, right)
+		if round%2 == 1 {
+			net.SetDropRate(0.01)
+		}
+		for range 200 {
+			write(rng, nodes, model, 60)
+		}
+		net.SetDropRate(0)
+		net.Heal()
+		for range 50 {
+			write(rng, nodes, model, 60)
+		}
+	}
+	waitConverged(t, nodes, model, 30*time.Second)
+}
+
+func TestScenarioNodeDownAndBack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 3))
+	net := NewMemNetwork(rng.Uint64())
+	nodes := newMemFarm(t, net, "a", "b", "c")
+	model := lwwModel{}
+	for range 100 {
+		write(rng, nodes, model, 50)
+	}
+	net.SetDown("c", true)
+	for range 300 {
+		write(rng, nodes[:2], model, 50) // c is unreachable; writes go to a and b
+	}
+	net.SetLatency(200 * time.Microsecond)
+	net.SetDown("c", false)
+	waitConverged(t, nodes, model, 30*time.Second)
+}
