@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -242,5 +243,42 @@ func TestMergeExpiry(t *testing.T) {
 	e, _ := s.GetEntry(nil, []byte("k"))
 	if string(e.Value) != "v" || e.Expires.Sub(later).Abs() > time.Millisecond {
 		t.Fatalf("entry after merge: %+v", e)
+	}
+}
+
+func TestAttachPeekRangeExpired(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	if _, err := Attach(path+".missing", nil); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Attach of a missing segment: %v", err)
+	}
+	if _, err := os.Stat(path + ".missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("Attach created a segment")
+	}
+	a, err := Attach(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s.Set([]byte("k"), []byte("v"), 0)
+	s.Set([]byte("gone"), []byte("v"), time.Millisecond)
+	before := s.Stats().Gets
+	e, ok := a.Peek(nil, []byte("k"))
+	if !ok || string(e.Value) != "v" || e.Accessed.IsZero() {
+		t.Fatalf("Peek = %+v, %v", e, ok)
+	}
+	if s.Stats().Gets != before {
+		t.Fatal("Peek counted as a read")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Has([]byte("gone")) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var all, live int
+	for i := range s.Stripes() {
+		s.RangeWith(i, RangeOptions{IncludeExpired: true}, func(Entry) bool { all++; return true })
+		s.Range(i, func(Entry) bool { live++; return true })
+	}
+	if all != 2 || live != 1 {
+		t.Fatalf("RangeWith(IncludeExpired) saw %d, Range %d; want 2 and 1", all, live)
 	}
 }

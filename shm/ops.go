@@ -78,6 +78,21 @@ func (s *Segment) Has(key []byte) bool {
 // to buf. Expired entries are not returned.
 func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
 	out, r, found := s.read(buf, key, false)
+	return s.entry(buf, key, out, r, found)
+}
+
+// Peek is GetEntry for tools: it neither counts as a read nor marks the
+// entry as recently used, and it fills in Accessed.
+func (s *Segment) Peek(buf, key []byte) (Entry, bool) {
+	out, r, found := s.readOpt(buf, key, false, true)
+	e, ok := s.entry(buf, key, out, r, found)
+	if ok {
+		e.Accessed = time.UnixMilli(int64(r.access))
+	}
+	return e, ok
+}
+
+func (s *Segment) entry(buf, key, out []byte, r rec, found bool) (Entry, bool) {
 	if !found {
 		return Entry{}, false
 	}
@@ -92,6 +107,12 @@ func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
 // while writers interfere), then under it. A found record is live: not
 // expired; it may be a tombstone.
 func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
+	return s.readOpt(dst, key, noValue, false)
+}
+
+// readOpt is read; peek leaves counters and access marks alone and reports
+// the access mark in the returned rec.
+func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, bool) {
 	if len(key) > layout.MaxKey {
 		return dst, rec{}, false
 	}
@@ -110,8 +131,14 @@ func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
 			continue
 		}
 		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
+		if found {
+			r.access = st.access(slot).Load()
+		}
 		if st.seq.Load() != seq {
 			continue
+		}
+		if peek {
+			return out, r, found
 		}
 		return s.finishRead(st, out, slot, r, found, now)
 	}
@@ -120,7 +147,13 @@ func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
 		return dst[:n0], rec{}, false
 	}
 	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
+	if found {
+		r.access = st.access(slot).Load()
+	}
 	s.unlock(st)
+	if peek {
+		return out, r, found
+	}
 	return s.finishRead(st, out, slot, r, found, now)
 }
 

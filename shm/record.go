@@ -31,6 +31,7 @@ type rec struct {
 	valLen  uint64
 	flags   uint8
 	crc     uint32
+	access  uint64 // the index slot's access mark (unix ms), when read
 }
 
 func (r *rec) deleted() bool          { return r.flags&layout.FlagDeleted != 0 }

@@ -100,6 +100,29 @@ func Open(path string, opts *Options) (*Segment, error) {
 	return nil, fmt.Errorf("shm: open %s: file keeps appearing and disappearing", path)
 }
 
+// Attach attaches to an existing segment and never creates one: tools that
+// inspect segments use it so that a mistyped path or a segment removed a
+// moment ago is an error (wrapping os.ErrNotExist), not a new empty segment.
+func Attach(path string, opts *Options) (*Segment, error) {
+	if !supported {
+		return nil, ErrUnsupportedPlatform
+	}
+	o, ex := opts.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: attach %s: %w", path, err)
+	}
+	s, err := attach(path, f, o, ex)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 var errLostRace = errors.New("another process created the segment first")
 
 func create(path string, o Options, ex explicit) (*Segment, error) {

@@ -81,13 +81,20 @@ func (s *Segment) Verify() error {
 	return errors.Join(errs...)
 }
 
-func (s *Segment) verifyStripe(i int, st *stripe) []error {
-	var errs []error
+func (s *Segment) verifyStripe(i int, st *stripe) (errs []error) {
+	more := 0
 	bad := func(format string, args ...any) {
 		if len(errs) < 20 {
 			errs = append(errs, fmt.Errorf("%w: stripe %d: %s", ErrCorrupt, i, fmt.Sprintf(format, args...)))
+		} else {
+			more++
 		}
 	}
+	defer func() {
+		if more > 0 {
+			errs = append(errs, fmt.Errorf("%w: stripe %d: %d more problems not listed", ErrCorrupt, i, more))
+		}
+	}()
 	arena := s.h.ArenaSize
 	c := func(off uint64) uint64 { return atomic64(st.ctl, off).Load() }
 	head, tail := c(layout.StHead), c(layout.StTail)
@@ -163,10 +170,22 @@ func (s *Segment) verifyStripe(i int, st *stripe) []error {
 	return errs
 }
 
+// RangeOptions refine RangeWith.
+type RangeOptions struct {
+	// IncludeExpired also visits entries whose deadline has passed but
+	// that have not been dropped yet.
+	IncludeExpired bool
+}
+
 // Range calls fn for every unexpired entry of stripe i, tombstones
 // included, until fn returns false. The entries are copies taken at one
 // moment; fn may keep them and may call any method of s.
 func (s *Segment) Range(i int, fn func(Entry) bool) error {
+	return s.RangeWith(i, RangeOptions{}, fn)
+}
+
+// RangeWith is Range with options.
+func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	if i < 0 || i >= len(s.stripes) {
 		return fmt.Errorf("%w: stripe %d of %d", ErrBadOptions, i, len(s.stripes))
 	}
@@ -181,7 +200,7 @@ func (s *Segment) Range(i int, fn func(Entry) bool) error {
 			continue
 		}
 		r, ok := readRec(cp.arena, wordOff(w))
-		if !ok || r.expired(now) {
+		if !ok || r.expired(now) && !o.IncludeExpired {
 			continue
 		}
 		e := Entry{

@@ -397,7 +397,7 @@ func Decode(b []byte, fileSize uint64) (Header, error) {
 	}
 	le := binary.LittleEndian
 	if [8]byte(b[HdrMagic:HdrMagic+8]) != Magic {
-		return h, fmt.Errorf("%w: magic %q", ErrMagic, b[HdrMagic:HdrMagic+8])
+		return h, fmt.Errorf("%w: first bytes %x, want %x", ErrMagic, b[HdrMagic:HdrMagic+8], Magic[:])
 	}
 	h.Version = le.Uint32(b[HdrVersion:])
 	if h.Version != FormatVersion {
