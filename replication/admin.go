@@ -98,7 +98,6 @@ func (a *Agent) Peers() Peers {
 		out.Members = append(out.Members, st)
 	}
 	sort.Slice(out.Members, func(i, j int) bool { return out.Members[i].Name < out.Members[j].Name })
-	out.Refused = a.mem.Refused()
 	a.metrics.mu.Lock()
 	out.Refused = append(out.Refused, a.metrics.refusedLog...)
 	a.metrics.mu.Unlock()

@@ -53,7 +53,6 @@ type gossip struct {
 	onRefuse func(Refused)
 
 	mu      sync.Mutex
-	refused []Refused
 	members map[string]Member
 
 	join     []string
@@ -183,27 +182,8 @@ func (g *gossip) check(n *memberlist.Node) error {
 }
 
 func (g *gossip) refuse(name, addr, reason string) {
-	r := Refused{Name: name, Addr: addr, Reason: reason, At: time.Now()}
-	g.mu.Lock()
-	fresh := true
-	for i, x := range g.refused {
-		if x.Name == name && x.Addr == addr && x.Reason == reason {
-			g.refused[i].At = r.At
-			fresh = false
-		}
-	}
-	if fresh {
-		g.refused = append([]Refused{r}, g.refused...)
-		if len(g.refused) > 64 {
-			g.refused = g.refused[:64]
-		}
-	}
-	g.mu.Unlock()
-	if fresh {
-		g.log.Error("refusing peer", "peer", name, "addr", addr, "reason", reason)
-	}
 	if g.onRefuse != nil {
-		g.onRefuse(r)
+		g.onRefuse(Refused{Name: name, Addr: addr, Reason: reason, At: time.Now()})
 	}
 }
 
@@ -252,13 +232,6 @@ func (g *gossip) Members() []Member {
 
 // Changed implements Membership.
 func (g *gossip) Changed() <-chan struct{} { return g.changed }
-
-// Refused implements Membership.
-func (g *gossip) Refused() []Refused {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]Refused(nil), g.refused...)
-}
 
 // Leave implements Membership.
 func (g *gossip) Leave(timeout time.Duration) error {

@@ -58,7 +58,6 @@ func (a *Agent) serve(c net.Conn) error {
 	t, b, err := readFrame(r, nil)
 	if err != nil {
 		if isTLSKeyError(err) {
-			a.log.Error("refusing stream: its farm key differs", "remote", c.RemoteAddr(), "err", err)
 			a.metrics.refused(Refused{Addr: c.RemoteAddr().String(), Reason: "data stream: farm key differs", At: time.Now()})
 		}
 		return err
@@ -72,7 +71,6 @@ func (a *Agent) serve(c net.Conn) error {
 		return fmt.Errorf("%w: %v before hello", ErrFrame, t)
 	}
 	if mm := compareMeta(a.meta, h.Meta); mm != nil {
-		a.log.Error("refusing stream from peer", "peer", h.Node, "remote", c.RemoteAddr(), "reason", mm.Error())
 		a.metrics.refused(Refused{Name: h.Node, Addr: c.RemoteAddr().String(), Reason: mm.Error(), At: time.Now()})
 		writeFrame(w, frameRefuse, &Refuse{Reason: mm.Error()})
 		w.Flush()

@@ -29,8 +29,6 @@ type Membership interface {
 	// Changed is signalled (without blocking; signals coalesce) whenever
 	// the member list may have changed.
 	Changed() <-chan struct{}
-	// Refused returns the peers refused at join, newest first.
-	Refused() []Refused
 	// Leave announces a graceful departure and stops.
 	Leave(timeout time.Duration) error
 }

@@ -180,9 +180,6 @@ func (x *memNode) Members() []Member {
 // Changed implements Membership.
 func (x *memNode) Changed() <-chan struct{} { return x.changed }
 
-// Refused implements Membership; the in-memory network refuses no one.
-func (x *memNode) Refused() []Refused { return nil }
-
 // Leave implements Membership.
 func (x *memNode) Leave(time.Duration) error {
 	x.net.SetDown(x.name, true)

@@ -4,6 +4,7 @@
 package replication
 
 import (
+	"log/slog"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 )
 
 type metrics struct {
+	log        *slog.Logger
 	reg        prometheus.Registerer
 	cs         []prometheus.Collector
 	sent       *prometheus.CounterVec
@@ -32,7 +34,7 @@ type metrics struct {
 func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
 	ns := "gardenstate"
 	m := &metrics{
-		reg: reg,
+		log: a.log, reg: reg,
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
 			Name: "sent_entries_total", Help: "Entries sent to a peer."}, []string{"peer"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
@@ -80,7 +82,8 @@ func (m *metrics) peerUp(peer string, up bool) {
 	m.up.WithLabelValues(peer).Set(v)
 }
 
-// refused records a refusal seen on a data stream or in gossip.
+// refused records a refusal seen on a data stream or in gossip, and logs
+// it the first time.
 func (m *metrics) refused(r Refused) {
 	field := r.Reason
 	for i, c := range field {
@@ -103,6 +106,7 @@ func (m *metrics) refused(r Refused) {
 		m.refusedLog = m.refusedLog[:64]
 	}
 	m.mu.Unlock()
+	m.log.Error("refusing peer", "peer", r.Name, "addr", r.Addr, "reason", r.Reason)
 }
 
 // segmentCollector exports every app's segment counters.
