@@ -10,7 +10,8 @@
 //	gardenctl segments             the segments in /dev/shm (or --dir)
 //	gardenctl stat                 header, fill, counters, stripe balance, processes
 //	gardenctl ls                   entries: key, size, version, node, deadline
-//	gardenctl get ID               one session, msgpack decoded to JSON
+//	gardenctl ls --expired         entries past their deadline, not dropped yet
+//	gardenctl get ID               one session, msgpack decoded to JSON, last access
 //	gardenctl verify               consistency check (exit 0 clean, 1 problems, 2 could not check)
 //	gardenctl watch                live rates, and replication lag with --agent
 //	gardenctl dump FILE            export entries (see internal/dumpfile)
@@ -30,11 +31,12 @@
 //
 // # Caveats
 //
-// Expired entries cannot be listed: the segment skips them when read.
-// Reading an entry with get counts as a get and marks it recently used.
-// Deletes (rm, flush) leave tombstones that the agent replicates to every
-// host. A dump is copied stripe by stripe, not at one instant. Linux only,
-// like the segments themselves.
+// Entries past their deadline are invisible to reads and dropped lazily;
+// ls --expired lists those not dropped yet. get only looks: it is not
+// counted in stat's counters and does not change eviction order. Deletes
+// (rm, flush) leave tombstones that the agent replicates to every host. A
+// dump is copied stripe by stripe, not at one instant. Linux only, like
+// the segments themselves.
 //
 // # Reading the source
 //

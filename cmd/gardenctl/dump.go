@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gardenstate/gardenstate/cmd/gardenctl/internal/dumpfile"
+	"github.com/gardenstate/gardenstate/internal/dumpfile"
 	"github.com/gardenstate/gardenstate/shm"
 )
 

@@ -92,11 +92,11 @@ func untilText(t, now time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	d := t.Sub(now).Round(time.Second)
-	if d < 0 {
-		return "expired " + (-d).String() + " ago"
+	d := t.Sub(now)
+	if d <= 0 { // before rounding: a deadline passed by 0.2s is passed
+		return "expired " + (-d).Round(time.Second).String() + " ago"
 	}
-	return d.String()
+	return d.Round(time.Second).String()
 }
 
 // untilSeconds is the JSON form of untilText: seconds, null for never.
@@ -106,4 +106,24 @@ func untilSeconds(t, now time.Time) *float64 {
 	}
 	s := t.Sub(now).Seconds()
 	return &s
+}
+
+// accessTime is an entry's last access as shm reports it (milliseconds
+// since the epoch), or the zero time when none is recorded.
+func accessTime(t time.Time) time.Time {
+	if t.UnixMilli() <= 0 {
+		return time.Time{}
+	}
+	return t
+}
+
+// agoText prints how long before now t was: "3m12s ago", or "just now"
+// within a second (access times are recorded to about a second, and may be
+// a little ahead of this process's clock).
+func agoText(t, now time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	if d < time.Second {
+		return "just now"
+	}
+	return d.String() + " ago"
 }

@@ -21,6 +21,7 @@ type getReport struct {
 	Node       uint32   `json:"node"`
 	Expires    *string  `json:"expires"`
 	ExpiresIn  *float64 `json:"expires_in_seconds"`
+	Accessed   *string  `json:"accessed"`
 	Value      any      `json:"value"`
 	ValueError string   `json:"value_error,omitempty"`
 }
@@ -32,16 +33,19 @@ func (a *app) getCommand() *cobra.Command {
 		Short: "Show one session, decoded from msgpack to JSON",
 		Long: `Show the entry stored under ID (a session id, or any key as ls prints it,
 quoted keys included; an id that starts with - goes after --) with its
-version and deadline, and its value decoded from msgpack to JSON. A
-session is a msgpack map; values that are
+version, deadline and last access, and its value decoded from msgpack to
+JSON. A session is a msgpack map; values that are
 msgpack bin holding msgpack themselves are decoded too, other bytes are
 shown as {"base64": "..."}, timestamps as RFC 3339 strings. A value that is
 not msgpack at all is shown as base64, with the reason on stderr.
 
 --raw writes the value's bytes unchanged, for other tools.
 
-Reading an entry counts as a get in the segment's counters and marks it
-recently used, as any read does.`,
+get only looks: it is not counted in the segment's counters and does not
+mark the entry recently used, so it changes neither stat's figures nor
+which entries are evicted first. The last access it shows is the workers'
+last read or write, recorded to about a second. An entry past its
+deadline is not shown (ls --expired lists those not dropped yet).`,
 		Example: `  gardenctl get --app shop Xy3kq9fT2mVw8Rr1
   gardenctl get --app shop Xy3kq9fT2mVw8Rr1 --json | jq .value.cart
   gardenctl get --app shop -- -2JCFcFQVpF7n6No9za3qw
@@ -57,7 +61,7 @@ recently used, as any read does.`,
 				return err
 			}
 			return a.withSegment(func(seg *shm.Segment) error {
-				e, ok := seg.GetEntry(nil, key)
+				e, ok := seg.Peek(nil, key)
 				if !ok {
 					return fmt.Errorf("no entry %s in %s", displayKey(key), seg.Path())
 				}
@@ -84,6 +88,7 @@ func (a *app) printEntry(e shm.Entry, asJSON bool) error {
 		Key: displayKey(e.Key), KeyBase64: base64.StdEncoding.EncodeToString(e.Key), Size: len(e.Value),
 		Version: e.Version.String(), Node: e.Version.Node,
 		Expires: timeJSON(e.Expires), ExpiresIn: untilSeconds(e.Expires, now),
+		Accessed: timeJSON(accessTime(e.Accessed)),
 	}
 	v, err := decodeSession(e.Value)
 	if err != nil {
@@ -105,6 +110,11 @@ func (a *app) printEntry(e shm.Entry, asJSON bool) error {
 		fmt.Fprintf(tw, "expires\tnever\n")
 	} else {
 		fmt.Fprintf(tw, "expires\t%s\t(in %s)\n", timeText(e.Expires), untilText(e.Expires, now))
+	}
+	if acc := accessTime(e.Accessed); acc.IsZero() {
+		fmt.Fprintf(tw, "accessed\tunknown\n")
+	} else {
+		fmt.Fprintf(tw, "accessed\t%s\t(%s)\n", timeText(acc), agoText(acc, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

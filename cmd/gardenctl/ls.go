@@ -1,5 +1,6 @@
 // ls.go implements "gardenctl ls": the entries of a segment with their
-// size, version, origin node and deadline, read one stripe at a time.
+// size, version, origin node and deadline, read one stripe at a time; with
+// --expired, the entries past their deadline that are not dropped yet.
 
 package main
 
@@ -7,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -53,17 +53,17 @@ quoted string with escapes ("\x00\x01"); get and rm accept either form.
 Each stripe is copied at one moment while workers keep writing, so the
 listing is not a snapshot of one instant.
 
-Expired entries cannot be listed: the segment skips entries past their
-deadline when it is read (they are dropped lazily, and counted in stat's
-expirations), so --expired reports that instead of listing anything.`,
+Entries past their deadline are invisible to workers' reads and are
+dropped lazily, by later writes to their stripe and by the workers'
+periodic sweep (stat counts them under expirations). --expired lists
+those still in the segment instead of the live ones, with how long ago
+they expired; --prefix, --limit and --tombstones apply to them too.`,
 		Example: `  gardenctl ls --app shop
   gardenctl ls --app shop --prefix user- --limit 20
-  gardenctl ls --app shop --tombstones --json | jq '.[] | select(.deleted)'`,
+  gardenctl ls --app shop --tombstones --json | jq '.[] | select(.deleted)'
+  gardenctl ls --app shop --expired`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if expired {
-				return errors.New("--expired: expired entries cannot be listed: the segment's Range skips entries past their deadline, and they are dropped lazily (stat counts them under expirations)")
-			}
 			if limit < 0 {
 				return usageErrorf("--limit %d: must be 0 (no limit) or more", limit)
 			}
@@ -72,16 +72,23 @@ expirations), so --expired reports that instead of listing anything.`,
 				return err
 			}
 			return a.withSegment(func(seg *shm.Segment) error {
-				rows, total, err := listEntries(cmd.Context(), seg, pfx, tombstones, limit, a.now())
+				now := a.now()
+				rows, total, err := listEntries(cmd.Context(), seg, listOptions{
+					prefix: pfx, tombstones: tombstones, expired: expired, limit: limit,
+				}, now)
 				if err != nil {
 					return err
 				}
 				if asJSON {
 					return writeJSON(a.stdout, rows)
 				}
-				printEntries(a.stdout, rows, tombstones, a.now())
+				what := "entries"
+				if expired {
+					what = "expired entries"
+				}
+				printEntries(a.stdout, rows, tombstones, what, now)
 				if total > len(rows) {
-					fmt.Fprintf(a.stderr, "%d of %d entries shown (--limit %d)\n", len(rows), total, limit)
+					fmt.Fprintf(a.stderr, "%d of %d %s shown (--limit %d)\n", len(rows), total, what, limit)
 				}
 				return nil
 			})
@@ -91,28 +98,40 @@ expirations), so --expired reports that instead of listing anything.`,
 	f.StringVar(&prefix, "prefix", "", "only keys starting with this (quoted form accepted)")
 	f.IntVar(&limit, "limit", 0, "show at most this many entries, 0 for all")
 	f.BoolVar(&tombstones, "tombstones", false, "include deleted keys (tombstones kept so replication cannot resurrect them)")
-	f.BoolVar(&expired, "expired", false, "list expired entries: not available, the segment skips them when read (see above)")
+	f.BoolVar(&expired, "expired", false, "list the entries past their deadline that are not dropped yet, instead of the live ones")
 	addJSONFlag(cmd, &asJSON)
 	return cmd
 }
 
-// listEntries collects the entries whose key starts with prefix, sorted by
-// key, at most limit (0: all) of them, and how many matched in all.
-func listEntries(ctx context.Context, seg *shm.Segment, prefix []byte, tombstones bool, limit int, now time.Time) ([]entryRow, int, error) {
+// listOptions select the entries listEntries collects.
+type listOptions struct {
+	prefix     []byte // keys starting with this
+	tombstones bool   // deleted keys too
+	expired    bool   // only entries past their deadline, not dropped yet
+	limit      int    // at most this many, 0 for all
+}
+
+// listEntries collects the entries o selects, sorted by key, at most
+// o.limit of them, and how many matched in all. Whether an entry has
+// expired is judged against now.
+func listEntries(ctx context.Context, seg *shm.Segment, o listOptions, now time.Time) ([]entryRow, int, error) {
 	rows := []entryRow{}
 	for i := range seg.Stripes() {
 		if ctx.Err() != nil {
 			return nil, 0, errInterrupted
 		}
-		err := seg.Range(i, func(e shm.Entry) bool {
-			if (e.Deleted && !tombstones) || !bytes.HasPrefix(e.Key, prefix) {
+		err := seg.RangeWith(i, shm.RangeOptions{IncludeExpired: o.expired}, func(e shm.Entry) bool {
+			if (e.Deleted && !o.tombstones) || !bytes.HasPrefix(e.Key, o.prefix) {
+				return true
+			}
+			if o.expired && (e.Expires.IsZero() || e.Expires.After(now)) {
 				return true
 			}
 			rows = append(rows, entryRow{
 				Key: displayKey(e.Key), KeyBase64: base64.StdEncoding.EncodeToString(e.Key),
 				Size: len(e.Value), Version: e.Version.String(), VersionTime: e.Version.Time, Node: e.Version.Node,
 				Expires: timeJSON(e.Expires), ExpiresIn: untilSeconds(e.Expires, now),
-				Accessed: timeJSON(e.Accessed), Deleted: e.Deleted,
+				Accessed: timeJSON(accessTime(e.Accessed)), Deleted: e.Deleted,
 				key: e.Key, expires: e.Expires,
 			})
 			return true
@@ -123,15 +142,17 @@ func listEntries(ctx context.Context, seg *shm.Segment, prefix []byte, tombstone
 	}
 	sort.Slice(rows, func(i, j int) bool { return bytes.Compare(rows[i].key, rows[j].key) < 0 })
 	total := len(rows)
-	if limit > 0 && len(rows) > limit {
-		rows = rows[:limit]
+	if o.limit > 0 && len(rows) > o.limit {
+		rows = rows[:o.limit]
 	}
 	return rows, total, nil
 }
 
-func printEntries(w io.Writer, rows []entryRow, tombstones bool, now time.Time) {
+// printEntries prints rows as a table; what names them when there are none
+// ("entries", "expired entries").
+func printEntries(w io.Writer, rows []entryRow, tombstones bool, what string, now time.Time) {
 	if len(rows) == 0 {
-		fmt.Fprintln(w, "no entries")
+		fmt.Fprintln(w, "no "+what)
 		return
 	}
 	tw := newTable(w)

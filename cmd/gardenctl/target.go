@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -79,34 +79,20 @@ func (a *app) openSegment() (*shm.Segment, error) {
 	return seg, nil
 }
 
-// attachExisting attaches to the segment at path if a file is there.
-// shm.Open would create a missing segment; gardenctl must never do that, so
-// the file is checked first, and checked again afterwards in case it was
-// replaced in between.
+// attachExisting attaches to the segment at path. shm.Attach never creates
+// a segment, so a mistyped path or a segment removed a moment ago is an
+// error here, not a new empty segment.
 func attachExisting(path string) (*shm.Segment, error) {
-	before, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	seg, err := shm.Attach(path, nil)
+	switch {
+	case err == nil:
+		return seg, nil
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("no segment at %s", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if before.IsDir() {
+	case errors.Is(err, syscall.EISDIR):
 		return nil, fmt.Errorf("%s is a directory, not a segment", path)
 	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file, so not a segment", path)
-	}
-	seg, err := shm.Open(path, nil)
-	if err != nil {
-		return nil, err
-	}
-	after, err := os.Stat(path)
-	if err != nil || !os.SameFile(before, after) {
-		seg.Close()
-		return nil, fmt.Errorf("%s was removed or replaced while gardenctl attached to it; if nothing else uses the file there now, it may be an empty segment left by this attempt", path)
-	}
-	return seg, nil
+	return nil, err
 }
 
 // explainOpenError adds to shm's reason what it means for an operator.

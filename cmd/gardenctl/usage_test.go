@@ -71,18 +71,6 @@ func TestUsageErrors(t *testing.T) {
 	mustRun(t, "get", "--segment", path, "sess-alice")
 }
 
-func TestExpiredIsRefusedClearly(t *testing.T) {
-	path, _ := fixture(t)
-	r := gardenctl(t, "ls", "--segment", path, "--expired")
-	if r.code != exitFail || !strings.Contains(r.stderr, "expired entries cannot be listed") {
-		t.Errorf("ls --expired: %v", r)
-	}
-	help := mustRun(t, "ls", "--help").stdout
-	if !strings.Contains(help, "Expired entries cannot be listed") {
-		t.Errorf("ls --help does not say expired entries cannot be listed:\n%s", help)
-	}
-}
-
 func TestHelpHasExamples(t *testing.T) {
 	root := newApp(nil, nil).rootCommand()
 	for _, c := range root.Commands() {

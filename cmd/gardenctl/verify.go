@@ -6,6 +6,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +20,10 @@ type verifyReport struct {
 	Stripes  int      `json:"stripes"`
 	OK       bool     `json:"ok"`
 	Problems []string `json:"problems"`
+	// ProblemCount is how many problems were found: more than listed when
+	// shm cut a stripe's list short (its last line then says how many
+	// more there are).
+	ProblemCount int `json:"problem_count"`
 	// Unchecked are stripes that could not be checked (a lock held too
 	// long by a live process).
 	Unchecked []string `json:"unchecked"`
@@ -36,10 +42,11 @@ Each stripe is checked on a private copy taken between two writes, so
 workers keep running; nothing is changed, except that a stripe whose lock
 holder died is taken over and repaired first, as any worker would.
 
-Exit status: 0 clean; 1 problems found (each listed; a header that fails
-validation is one); 2 the segment could not be checked (no file, no
-permission, a format version this gardenctl does not read, stripes whose
-lock a live process held too long).`,
+Exit status: 0 clean; 1 problems found (listed, up to 20 per stripe and
+then how many more; a header that fails validation is one); 2 the
+segment could not be checked (no file, no permission, a format version
+this gardenctl does not read, stripes whose lock a live process held too
+long).`,
 		Example: `  gardenctl verify --app shop
   gardenctl verify --app shop --json || page-the-operator`,
 		Args: cobra.NoArgs,
@@ -81,6 +88,7 @@ lock a live process held too long).`,
 // finishVerify prints the report and picks the exit status.
 func (a *app) finishVerify(r verifyReport, asJSON bool) error {
 	r.OK = len(r.Problems) == 0 && len(r.Unchecked) == 0
+	r.ProblemCount = countProblems(r.Problems)
 	if asJSON {
 		if err := writeJSON(a.stdout, r); err != nil {
 			return err
@@ -91,7 +99,7 @@ func (a *app) finishVerify(r verifyReport, asJSON bool) error {
 			fmt.Fprintf(a.stdout, "%s: %s checked, no problems\n", r.Path, plural(uint64(r.Stripes), "stripe", "stripes"))
 		default:
 			if len(r.Problems) > 0 {
-				fmt.Fprintf(a.stdout, "%s: %s\n", r.Path, plural(uint64(len(r.Problems)), "problem", "problems"))
+				fmt.Fprintf(a.stdout, "%s: %s\n", r.Path, plural(uint64(r.ProblemCount), "problem", "problems"))
 				for _, p := range r.Problems {
 					fmt.Fprintf(a.stdout, "  %s\n", p)
 				}
@@ -126,4 +134,24 @@ func flatten(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// notListedRE matches the line with which shm ends a stripe's list of
+// problems when it has cut it short.
+var notListedRE = regexp.MustCompile(`: (\d+) more problems not listed$`)
+
+// countProblems is how many problems the list stands for: one per line,
+// and for a line saying how many more were not listed, that many.
+func countProblems(problems []string) int {
+	n := 0
+	for _, p := range problems {
+		if m := notListedRE.FindStringSubmatch(p); m != nil {
+			if more, err := strconv.Atoi(m[1]); err == nil {
+				n += more
+				continue
+			}
+		}
+		n++
+	}
+	return n
 }

@@ -1,6 +1,7 @@
-// Package dumpfile reads and writes the dump files of gardenctl dump and
-// gardenctl load: a portable copy of a segment's entries, for backup and for
-// moving sessions to another segment or host.
+// Package dumpfile reads and writes dump files: a portable copy of a
+// segment's entries, written by gardenctl dump and gardend's snapshots, read
+// by gardenctl load and at gardend's start, for backup and for moving
+// sessions to another segment or host.
 //
 // # Format
 //
