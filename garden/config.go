@@ -91,8 +91,9 @@ type Config struct {
 	FreshnessTimeout time.Duration
 
 	// OnExpire, if set, is called with the id of every session whose idle
-	// deadline or lifetime passed, once per host: one process at a time
-	// (the janitor) calls it, from one goroutine. A janitor killed between
+	// deadline or lifetime passed, once farm-wide: on the host that wrote
+	// the session last, one process at a time (the janitor) calls it, from
+	// one goroutine. A janitor killed between
 	// claiming an expiry and calling OnExpire loses that one call; no call
 	// is ever made twice. It should not block for long. Default nil.
 	OnExpire func(id string)

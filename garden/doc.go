@@ -69,9 +69,13 @@
 //
 // OnExpire runs in whichever process holds the janitor lock (an flock on
 // "<segment path>.janitor", released by the kernel when the process dies),
-// in one goroutine; it is called once per expiry on each host, and a
-// janitor killed between claiming an expiry and calling OnExpire loses
-// that call rather than making it twice. Sessions ended by Destroy or
+// in one goroutine; it is called once per expiry, and a janitor killed
+// between claiming an expiry and calling OnExpire loses that call rather
+// than making it twice. In a farm (gardend replicating the segment to other
+// hosts) every host expires its own copy, and only the host whose node made
+// the session's last write calls OnExpire: once farm-wide, on the host that
+// served the user last. If that host is down at the deadline, no host calls
+// it. Sessions ended by Destroy or
 // RenewID are not reported. A session's deadline never goes past its
 // Lifetime, so it expires (and is reported) then at the latest.
 //

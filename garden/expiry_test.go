@@ -234,3 +234,66 @@ func TestOnExpirePanicIsContained(t *testing.T) {
 		return n == 2
 	})
 }
+
+// TestOnExpireOncePerFarm: two hosts hold copies of the same sessions (as
+// replication leaves them); each expires its own copy, and only the host
+// that wrote a session last reports it.
+func TestOnExpireOncePerFarm(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string][]string{} // id -> hosts that reported it
+	open := func(host string) *Store {
+		cfg := testConfig(t)
+		cfg.Key = testKey
+		cfg.IdleTimeout = 50 * time.Millisecond
+		cfg.JanitorInterval = 5 * time.Millisecond
+		cfg.OnExpire = func(id string) {
+			mu.Lock()
+			calls[id] = append(calls[id], host)
+			mu.Unlock()
+		}
+		return openStore(t, cfg)
+	}
+	a, b := open("a"), open("b")
+	if a.seg.NodeID() == b.seg.NodeID() {
+		t.Fatal("two hosts share a node id")
+	}
+	writer := map[string]string{}
+	for i := range 6 {
+		st, other, host := a, b, "a"
+		if i%2 == 1 {
+			st, other, host = b, a, "b"
+		}
+		var id string
+		c := newClient(st, func(w http.ResponseWriter, r *http.Request) {
+			s := FromContext(r.Context())
+			s.Set("x", 1)
+			id = s.ID()
+		})
+		c.do(t, "GET", "/")
+		writer[id] = host
+		// Replicate the session to the other host, as the agent would.
+		e, ok := st.seg.GetEntry(nil, []byte("s/"+id))
+		if !ok {
+			t.Fatalf("session %s not stored", id)
+		}
+		if ok, err := other.seg.Apply(e); !ok || err != nil {
+			t.Fatalf("replicating %s: %v %v", id, ok, err)
+		}
+	}
+	poll(t, 5*time.Second, "OnExpire for every session", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls) == len(writer)
+	})
+	for _, st := range []*Store{a, b} {
+		last := st.seg.LastSeq()
+		poll(t, 5*time.Second, "the janitors to catch up", func() bool { return st.seg.Mark(expiryCursor) >= last })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, host := range writer {
+		if got := calls[id]; len(got) != 1 || got[0] != host {
+			t.Errorf("session %s written on %s: reported by %v", id, host, got)
+		}
+	}
+}

@@ -9,7 +9,8 @@
 // survives any process) and claims each expiry record by moving the cursor
 // past it with a compare-and-swap before calling OnExpire: a janitor that
 // dies between the claim and the call loses that call, and no call is ever
-// made twice.
+// made twice. In a farm, only the host that wrote a session last fires its
+// hook (see drain).
 
 package garden
 
@@ -134,6 +135,14 @@ func (j *janitor) drain() error {
 		for i := range j.buf[:n] {
 			c := &j.buf[i]
 			if c.Kind != shm.ChangeExpire {
+				continue
+			}
+			// In a farm every host expires its own copy. The hook fires
+			// once farm-wide: on the host whose node made the session's
+			// last write (its version's node), the host that served the
+			// user last. If that host is down at the deadline, no host
+			// fires it.
+			if c.Version.Node != seg.NodeID() {
 				continue
 			}
 			id, ok := idFromKey(c.Key)
