@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -113,6 +114,11 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	// The value may have come from another host or a dump file: check its
+	// structure before the decoder trusts its lengths and nesting.
+	if err := msgpackcheck.Check(raw, maxValueNesting); err != nil {
+		return true, fmt.Errorf("garden: Get %q: %w", key, err)
+	}
 	d := decPool.Get().(*pooledDecoder)
 	d.rd.Reset(raw)
 	d.dec.Reset(&d.rd)
@@ -124,6 +130,9 @@ func (s *Session) Get(key string, dst any) (bool, error) {
 	}
 	return true, nil
 }
+
+// maxValueNesting bounds how deep a stored value's containers may nest.
+const maxValueNesting = 64
 
 // decPool holds msgpack decoders with their readers, for Get.
 var decPool = sync.Pool{New: func() any {

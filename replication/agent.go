@@ -269,6 +269,9 @@ func (a *Agent) tail(app *appState) {
 			case shm.ChangeExpire:
 				continue
 			}
+			if a.cfg.local(c.Key) {
+				continue
+			}
 			e, ok := app.seg.GetEntry(nil, c.Key)
 			if !ok || e.Version != c.Version {
 				continue // gone since, or a newer change follows
@@ -371,6 +374,9 @@ func (a *Agent) apply(appName string, es []WireEntry) (applied int) {
 		return 0
 	}
 	for _, w := range es {
+		if a.cfg.local(w.Key) {
+			continue
+		}
 		if w.Touch {
 			if app.seg.MergeExpiry(w.Key, shm.Version{Time: w.Time, Node: w.Node}, timeOrZero(w.Expires)) {
 				applied++

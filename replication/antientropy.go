@@ -37,11 +37,15 @@ type appView struct {
 	keys    [digestBuckets][]KeyVersion
 }
 
-// scanApp reads the whole segment, one stripe at a time.
-func scanApp(seg *shm.Segment) (*appView, error) {
+// scanApp reads the whole segment, one stripe at a time, leaving out keys
+// for which skip is true.
+func scanApp(seg *shm.Segment, skip func([]byte) bool) (*appView, error) {
 	v := new(appView)
 	for i := range seg.Stripes() {
 		err := seg.Range(i, func(e shm.Entry) bool {
+			if skip(e.Key) {
+				return true
+			}
 			b := bucketOf(e.Key)
 			v.digests[b] ^= entryDigest(e.Key, e.Version.Time, e.Version.Node)
 			v.keys[b] = append(v.keys[b], KeyVersion{Key: e.Key, Time: e.Version.Time, Node: e.Version.Node})

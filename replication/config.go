@@ -44,6 +44,11 @@ type Config struct {
 	// Placement chooses which peers hold a key. Default: every host holds
 	// every session.
 	Placement Placement
+	// LocalPrefixes name keys that belong to one host and are never
+	// replicated nor accepted from peers. Default ["garden/"]: garden keeps
+	// per-host state there (the host key used when no farm key is
+	// configured).
+	LocalPrefixes []string
 
 	// QueueBytes bounds what is queued for one peer. Default 64 MiB: a
 	// few seconds of writes at full speed. A peer that falls further
@@ -75,6 +80,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Placement == nil {
 		c.Placement = AllHosts{}
+	}
+	if c.LocalPrefixes == nil {
+		c.LocalPrefixes = []string{"garden/"}
 	}
 	if c.QueueBytes == 0 {
 		c.QueueBytes = 64 << 20
@@ -143,3 +151,13 @@ type AllHosts struct{}
 func (AllHosts) Holds(string, string, []byte) bool { return true }
 
 func timeUnixNano(ns int64) time.Time { return time.Unix(0, ns) }
+
+// local reports whether key belongs to this host only.
+func (c *Config) local(key []byte) bool {
+	for _, p := range c.LocalPrefixes {
+		if len(key) >= len(p) && string(key[:len(p)]) == p {
+			return true
+		}
+	}
+	return false
+}

@@ -12,11 +12,17 @@ import (
 	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
 )
 
 // ProtocolVersion is the version of the data protocol and of the node
 // metadata. Peers of another version are refused at join.
 const ProtocolVersion = 1
+
+// maxNesting bounds how deep msgpack containers in a frame may nest: the
+// messages nest three deep, so anything deeper is hostile.
+const maxNesting = 16
 
 // MaxFrame bounds a frame's size: a batch is cut before it, and a peer that
 // announces a larger frame is cut off.
@@ -155,12 +161,19 @@ func readFrame(r io.Reader, buf []byte) (frameType, []byte, error) {
 	if t < frameHello || t > frameEntries {
 		return 0, buf, fmt.Errorf("%w: unknown type %d", ErrFrame, hdr[4])
 	}
-	if cap(buf) < int(n-1) {
-		buf = make([]byte, n-1)
-	}
-	buf = buf[:n-1]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, buf, fmt.Errorf("%w: %v payload cut short: %v", ErrFrame, t, err)
+	// Grow the buffer as the bytes arrive rather than trusting the length:
+	// a short stream claiming a large frame costs little.
+	buf = buf[:0]
+	for left := int(n - 1); left > 0; {
+		chunk := min(left, max(64<<10, len(buf)))
+		if cap(buf)-len(buf) < chunk {
+			buf = append(buf[:cap(buf)], make([]byte, chunk)...)[:len(buf)]
+		}
+		if _, err := io.ReadFull(r, buf[len(buf):len(buf)+chunk]); err != nil {
+			return 0, buf, fmt.Errorf("%w: %v payload cut short: %v", ErrFrame, t, err)
+		}
+		buf = buf[:len(buf)+chunk]
+		left -= chunk
 	}
 	return t, buf, nil
 }
@@ -187,6 +200,9 @@ func decodeFrame(t frameType, b []byte) (any, error) {
 		v = new(Entries)
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrFrame, t)
+	}
+	if err := msgpackcheck.Check(b, maxNesting); err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
 	}
 	if err := msgpack.Unmarshal(b, v); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)

@@ -123,7 +123,7 @@ func (a *Agent) answerDigest(w *bufio.Writer, d *Digest) error {
 	if app == nil {
 		return writeFrame(w, frameKeys, &Keys{App: d.App, Bucket: -1})
 	}
-	view, err := scanApp(app.seg)
+	view, err := scanApp(app.seg, a.cfg.local)
 	if err != nil {
 		return err
 	}
@@ -145,15 +145,26 @@ func (a *Agent) answerDigest(w *bufio.Writer, d *Digest) error {
 	return nil
 }
 
-// answerFetch sends the entries asked for that we hold.
+// answerFetch sends the entries asked for that we hold, in frames of at
+// most BatchBytes.
 func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
 	app := a.apps[f.App]
 	out := &Entries{App: f.App}
+	size := 0
 	if app != nil {
 		for _, k := range f.Keys {
-			if e, ok := app.seg.GetEntry(nil, k); ok {
-				out.Entries = append(out.Entries, toWire(e))
+			e, ok := app.seg.GetEntry(nil, k)
+			if !ok || a.cfg.local(k) {
+				continue
 			}
+			if size > 0 && size+len(e.Value) > a.cfg.BatchBytes {
+				if err := writeFrame(w, frameEntries, out); err != nil {
+					return err
+				}
+				out, size = &Entries{App: f.App}, 0
+			}
+			out.Entries = append(out.Entries, toWire(e))
+			size += len(k) + len(e.Value) + 32
 		}
 	}
 	return writeFrame(w, frameEntries, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -47,6 +48,9 @@ func decodeMeta(b []byte) (NodeMeta, error) {
 	var m NodeMeta
 	if len(b) == 0 {
 		return m, fmt.Errorf("%w: no node metadata (not a gardend?)", ErrFrame)
+	}
+	if err := msgpackcheck.Check(b, maxNesting); err != nil {
+		return m, fmt.Errorf("%w: node metadata: %v", ErrFrame, err)
 	}
 	if err := msgpack.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("%w: node metadata: %v", ErrFrame, err)

@@ -325,7 +325,7 @@ func (p *peer) writeTracked(w *bufio.Writer, b *Batch) error {
 // follows is acknowledged.
 func (p *peer) startAntiEntropy(w *bufio.Writer, name string, app *appState) error {
 	start := app.processed.Load() - 1
-	view, err := scanApp(app.seg)
+	view, err := scanApp(app.seg, p.a.cfg.local)
 	if err != nil {
 		return fmt.Errorf("anti-entropy scan of %s: %w", name, err)
 	}
