@@ -42,7 +42,7 @@ type appView struct {
 func scanApp(seg *shm.Segment, skip func([]byte) bool) (*appView, error) {
 	v := new(appView)
 	for i := range seg.Stripes() {
-		err := seg.Range(i, func(e shm.Entry) bool {
+		err := seg.RangeWith(i, shm.RangeOptions{KeysOnly: true}, func(e shm.Entry) bool {
 			if skip(e.Key) {
 				return true
 			}

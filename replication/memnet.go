@@ -25,6 +25,7 @@ type MemNetwork struct {
 	latency   time.Duration
 	dropRate  float64 // chance that a write breaks its connection
 	rng       *rand.Rand
+	resume    map[string]chan struct{} // paused nodes: closed on resume
 }
 
 type memNode struct {
@@ -44,7 +45,7 @@ type memNode struct {
 func NewMemNetwork(seed uint64) *MemNetwork {
 	return &MemNetwork{
 		nodes: map[string]*memNode{}, byAddr: map[string]*memNode{}, partition: map[string]int{},
-		rng: rand.New(rand.NewPCG(seed, 7)),
+		rng: rand.New(rand.NewPCG(seed, 7)), resume: map[string]chan struct{}{},
 	}
 }
 
@@ -103,6 +104,21 @@ func (n *MemNetwork) SetDown(name string, down bool) {
 	}
 	n.cutLocked()
 	n.changedLocked()
+}
+
+// SetPaused makes a node stop reading from its connections (as a process
+// that hangs does), or start again. Its peers' writes then block.
+func (n *MemNetwork) SetPaused(name string, paused bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ch, was := n.resume[name]
+	switch {
+	case paused && !was:
+		n.resume[name] = make(chan struct{})
+	case !paused && was:
+		close(ch)
+		delete(n.resume, name)
+	}
 }
 
 // SetLatency delays every write by d.
@@ -225,6 +241,16 @@ type memConn struct {
 }
 
 var errDropped = errors.New("memnet: connection dropped")
+
+func (c *memConn) Read(p []byte) (int, error) {
+	c.net.mu.Lock()
+	ch := c.net.resume[c.from.name]
+	c.net.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+	return c.Conn.Read(p)
+}
 
 func (c *memConn) Write(p []byte) (int, error) {
 	c.net.mu.Lock()

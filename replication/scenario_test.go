@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ type memNodeT struct {
 }
 
 func newMemFarm(t *testing.T, net *MemNetwork, names ...string) []*memNodeT {
+	return newMemFarmOpts(t, net, func(*Config) {}, names...)
+}
+
+func newMemFarmOpts(t *testing.T, net *MemNetwork, opt func(*Config), names ...string) []*memNodeT {
 	var nodes []*memNodeT
 	for i, name := range names {
 		seg, err := shm.Open(filepath.Join(t.TempDir(), name), &shm.Options{Size: 8 << 20, MaxValue: 16 << 10, NodeID: uint32(i + 1), App: "app"})
@@ -53,10 +58,12 @@ func newMemFarm(t *testing.T, net *MemNetwork, names ...string) []*memNodeT {
 		t.Cleanup(func() { seg.Close() })
 		meta := NodeMeta{Protocol: ProtocolVersion, Cluster: "test", KeyFP: keyFingerprint(testKey), Apps: []AppMeta{appMeta("app", seg)}}
 		tr, mem, _ := net.Node(name, meta)
-		a, err := New(Config{
+		cfg := Config{
 			NodeName: name, Cluster: "test", Key: testKey, Apps: map[string]*shm.Segment{"app": seg},
 			Transport: tr, Membership: mem, Logger: quietLogger(), AntiEntropyInterval: 200 * time.Millisecond,
-		})
+		}
+		opt(&cfg)
+		a, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,5 +196,61 @@ func TestScenarioNodeDownAndBack(t *testing.T) {
 	}
 	net.SetLatency(200 * time.Microsecond)
 	net.SetDown("c", false)
+	waitConverged(t, nodes, model, 30*time.Second)
+}
+
+// TestStalledPeerMemoryBounded: a peer that stops reading costs a bounded
+// queue, not memory that grows with the writes; once it reads again,
+// anti-entropy brings it up to date.
+func TestStalledPeerMemoryBounded(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 4))
+	net := NewMemNetwork(rng.Uint64())
+	nodes := newMemFarmOpts(t, net, func(c *Config) { c.QueueBytes = 1 << 20 }, "a", "b")
+	a, b := nodes[0], nodes[1]
+	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
+	waitFor(t, "warm-up replication", 10*time.Second, func() bool { return b.seg.Has([]byte("warmup")) })
+	net.SetPaused("b", true)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	val := make([]byte, 4096)
+	const writes, keys = 8000, 400 // 32 MiB through a 1 MiB queue
+	for i := range writes {
+		if err := a.seg.Set(fmt.Appendf(nil, "k%d", i%keys), val, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the feed to reach the end of the ring", 10*time.Second, func() bool {
+		return a.agent.apps["app"].processed.Load() > a.seg.LastSeq()
+	})
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	var queued int64
+	var dropped uint64
+	for _, p := range a.agent.peerList() {
+		queued += p.qBytes.Load()
+		dropped += p.dropped.Load()
+	}
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("queued %d bytes, dropped %d batches, heap grew %d KiB", queued, dropped, grew>>10)
+	if queued > 2<<20 {
+		t.Fatalf("queue holds %d bytes, bound is 1 MiB", queued)
+	}
+	if dropped == 0 {
+		t.Fatal("nothing dropped although the peer stopped reading")
+	}
+	if grew > 16<<20 {
+		t.Fatalf("heap grew by %d MiB while the peer stalled", grew>>20)
+	}
+	net.SetPaused("b", false)
+	model := lwwModel{}
+	for i := range keys {
+		k := fmt.Appendf(nil, "k%d", i)
+		e, ok := a.seg.GetEntry(nil, k)
+		if !ok {
+			t.Fatalf("%s missing on a", k)
+		}
+		model.record(e)
+	}
 	waitConverged(t, nodes, model, 30*time.Second)
 }

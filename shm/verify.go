@@ -175,6 +175,9 @@ type RangeOptions struct {
 	// IncludeExpired also visits entries whose deadline has passed but
 	// that have not been dropped yet.
 	IncludeExpired bool
+	// KeysOnly leaves Entry.Value nil: for comparing versions (as
+	// anti-entropy does) without copying the data.
+	KeysOnly bool
 }
 
 // Range calls fn for every unexpired entry of stripe i, tombstones
@@ -184,38 +187,79 @@ func (s *Segment) Range(i int, fn func(Entry) bool) error {
 	return s.RangeWith(i, RangeOptions{}, fn)
 }
 
-// RangeWith is Range with options.
+// RangeWith is Range with options. The stripe is read between two writes
+// without taking its lock when writers allow it, else under the lock; fn
+// runs after the stripe is released.
 func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	if i < 0 || i >= len(s.stripes) {
 		return fmt.Errorf("%w: stripe %d of %d", ErrBadOptions, i, len(s.stripes))
 	}
-	cp, err := s.snapshot(i)
-	if err != nil {
-		return err
+	st := &s.stripes[i]
+	if !s.enter(st) {
+		return ErrClosed
+	}
+	if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) {
+		if err := s.lock(st); err != nil {
+			st.exit()
+			return err
+		}
+		s.unlock(st)
 	}
 	now := time.Now().UnixNano()
-	for slot := uint64(0); slot <= s.indexMask; slot++ {
-		w := cp.word(slot).Load()
-		if w == 0 {
+	var es []Entry
+	done := false
+	for try := 0; try < snapshotTries && !done; try++ {
+		seq := st.seq.Load()
+		if seq&1 != 0 {
+			time.Sleep(50 * time.Microsecond)
 			continue
 		}
-		r, ok := readRec(cp.arena, wordOff(w))
-		if !ok || r.expired(now) && !o.IncludeExpired {
-			continue
+		es = s.collect(st, o, now, es[:0])
+		done = st.seq.Load() == seq
+	}
+	if !done {
+		if err := s.lock(st); err != nil {
+			st.exit()
+			return err
 		}
-		e := Entry{
-			Key:      append([]byte(nil), cp.arena[r.keyAt():r.keyAt()+r.keyLen]...),
-			Value:    append([]byte(nil), cp.arena[r.valAt():r.valAt()+r.valLen]...),
-			Version:  r.version(),
-			Deleted:  r.deleted(),
-			Accessed: time.UnixMilli(int64(cp.access(slot).Load())),
-		}
-		if r.expires != 0 {
-			e.Expires = time.Unix(0, r.expires)
-		}
+		es = s.collect(st, o, now, es[:0])
+		s.unlock(st)
+	}
+	st.exit()
+	for _, e := range es {
 		if !fn(e) {
 			return nil
 		}
 	}
 	return nil
+}
+
+// collect copies out a stripe's entries. Without the lock the bytes may be
+// changing underneath: every read is bounds checked, and the caller throws
+// the result away unless the stripe's sequence counter stayed put.
+func (s *Segment) collect(st *stripe, o RangeOptions, now int64, es []Entry) []Entry {
+	for slot := uint64(0); slot <= s.indexMask; slot++ {
+		w := st.word(slot).Load()
+		if w == 0 {
+			continue
+		}
+		r, ok := readRec(st.arena, wordOff(w))
+		if !ok || r.expired(now) && !o.IncludeExpired {
+			continue
+		}
+		e := Entry{
+			Key:      append([]byte(nil), st.arena[r.keyAt():r.keyAt()+r.keyLen]...),
+			Version:  r.version(),
+			Deleted:  r.deleted(),
+			Accessed: time.UnixMilli(int64(st.access(slot).Load())),
+		}
+		if !o.KeysOnly {
+			e.Value = append([]byte{}, st.arena[r.valAt():r.valAt()+r.valLen]...)
+		}
+		if r.expires != 0 {
+			e.Expires = time.Unix(0, r.expires)
+		}
+		es = append(es, e)
+	}
+	return es
 }

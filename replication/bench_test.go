@@ -1,0 +1,160 @@
+package replication
+
+// Replication benchmarks: two agents on loopback (TCP, TLS from the farm
+// key, gossip), 1 KiB writes. Compare runs with benchstat.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gardenstate/gardenstate/shm"
+)
+
+func benchPair(b *testing.B) (a, c *loopNode) {
+	mk := func(name, ip string, join []string) *loopNode {
+		seg, err := shm.Open(filepath.Join(b.TempDir(), name), &shm.Options{Size: 256 << 20, MaxValue: 16 << 10})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { seg.Close() })
+		ag, err := New(Config{
+			NodeName: name, Cluster: "bench", Key: testKey, Apps: map[string]*shm.Segment{"app": seg},
+			DataAddr: ip + ":0", Logger: quietLogger(),
+			Gossip: GossipConfig{BindAddr: ip, Join: join, RejoinInterval: 200 * time.Millisecond, Fast: true},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ag.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ag.Close(time.Second) })
+		return &loopNode{name: name, seg: seg, agent: ag}
+	}
+	a = mk("a", "127.0.0.1", nil)
+	c = mk("b", "127.0.0.2", []string{a.agent.GossipAddr()})
+	deadline := time.Now().Add(20 * time.Second)
+	for len(a.agent.Peers().Members) != 1 || a.agent.Peers().Members[0].State != "alive" {
+		if time.Now().After(deadline) {
+			b.Fatal("agents did not connect")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return a, c
+}
+
+// BenchmarkReplicatedWrites: b.N writes on one agent, timed until the last
+// is on the other. ns/op is the cost of one replicated write; writes/s is
+// reported.
+func BenchmarkReplicatedWrites(b *testing.B) {
+	a, c := benchPair(b)
+	val := make([]byte, 1024)
+	b.SetBytes(1024)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if err := a.seg.Set(fmt.Appendf(nil, "k%d", i%100000), val, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	last := fmt.Appendf(nil, "k%d", (b.N-1)%100000)
+	want, _ := a.seg.GetEntry(nil, last)
+	for {
+		if e, ok := c.seg.GetEntry(nil, last); ok && e.Version == want.Version {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			b.Fatal("writes did not arrive")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
+}
+
+// BenchmarkReplicationLag writes at a fixed 20,000 writes/s and measures,
+// on the other agent, how long after its write each change arrived. The
+// writer sleeps between bursts of 20 writes a millisecond and the reader
+// polls every 100 µs, so neither takes a core from the agents.
+func BenchmarkReplicationLag(b *testing.B) {
+	a, c := benchPair(b)
+	const rate, burst = 20000, 20
+	from := c.seg.LastSeq() + 1
+	var lags []time.Duration
+	buf := make([]shm.Change, 512)
+	var vb []byte
+	drain := func() {
+		for {
+			n, next, err := c.seg.ReadChanges(from, buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			for _, ch := range buf[:n] {
+				if ch.Kind != shm.ChangeSet || !ch.Remote {
+					continue
+				}
+				var ok bool
+				if vb, ok = c.seg.Get(vb[:0], ch.Key); ok && len(vb) >= 8 {
+					lags = append(lags, now.Sub(time.Unix(0, int64(binary.LittleEndian.Uint64(vb)))))
+				}
+			}
+			from = next
+			if n < len(buf) {
+				return
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				drain()
+				return
+			case <-time.After(100 * time.Microsecond):
+				drain()
+			}
+		}
+	}()
+	val := make([]byte, 1024)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i += burst {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
+			time.Sleep(d)
+		}
+		for j := i; j < min(i+burst, b.N); j++ {
+			binary.LittleEndian.PutUint64(val, uint64(time.Now().UnixNano()))
+			a.seg.Set(fmt.Appendf(nil, "k%d", j%50000), val, time.Hour)
+		}
+	}
+	// Give the last writes time to arrive, then stop the reader.
+	last := fmt.Appendf(nil, "k%d", (b.N-1)%50000)
+	want, _ := a.seg.GetEntry(nil, last)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if e, ok := c.seg.GetEntry(nil, last); ok && e.Version == want.Version {
+			break
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	close(stop)
+	<-done
+	b.StopTimer()
+	if len(lags) == 0 {
+		b.Fatal("nothing arrived")
+	}
+	slices.Sort(lags)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(lags[len(lags)/2]), "p50-ms")
+	b.ReportMetric(ms(lags[len(lags)*99/100]), "p99-ms")
+	b.ReportMetric(ms(lags[len(lags)-1]), "max-ms")
+	b.ReportMetric(float64(len(lags))/float64(b.N)*100, "arrived-%")
+}
