@@ -38,7 +38,7 @@
 // Sessions end after IdleTimeout without a read or write, or Lifetime
 // after they were created, whichever comes first. RenewID gives a session
 // a new id (call it at login); Destroy ends it. OnExpire reports expired
-// sessions, once per host.
+// sessions, once each.
 //
 // Without a configured farm key, the workers of one host share a random
 // key generated once and kept in their segment under "garden/farm-key": right
@@ -75,9 +75,9 @@
 // hosts) every host expires its own copy, and only the host whose node made
 // the session's last write calls OnExpire: once farm-wide, on the host that
 // served the user last. If that host is down at the deadline, no host calls
-// it. Sessions ended by Destroy or
-// RenewID are not reported. A session's deadline never goes past its
-// Lifetime, so it expires (and is reported) then at the latest.
+// it. Sessions ended by Destroy or RenewID are not reported. A session's
+// deadline never goes past its Lifetime, so it expires (and is reported)
+// then at the latest.
 //
 // A session larger than the segment's MaxValue (default 1 MiB) cannot be
 // saved; the failure is logged and the request's changes are lost.
