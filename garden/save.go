@@ -76,7 +76,7 @@ func (s *Session) save() error {
 			var absent shm.Version
 			v, err = st.seg.Put(s.key, *rec, shm.PutOptions{TTL: ttl, IfVersion: &absent})
 			if err == nil {
-				st.seg.Delete(s.renewFrom)
+				v, merged, err = s.retireOld(v, curVer, cur, created, ttl, merged, rec)
 			}
 		} else {
 			v, err = st.seg.Put(s.key, *rec, shm.PutOptions{TTL: ttl, IfVersion: &curVer})
@@ -99,6 +99,29 @@ func (s *Session) save() error {
 		}
 		backoff(attempt)
 	}
+}
+
+// retireOld deletes the old id of a renewed session, but only at the
+// version the new id was built from: a request that wrote to the old id in
+// between moved it on, and its change is carried into the new id (with a
+// compare-and-swap on the new id's version) before the old one goes.
+func (s *Session) retireOld(v, oldVer shm.Version, cur []kv, created int64, ttl time.Duration, merged []kv, rec *[]byte) (shm.Version, []kv, error) {
+	st := s.st
+	for attempt := 0; attempt < maxSaveAttempts; attempt++ {
+		_, err := st.seg.DeleteIf(s.renewFrom, oldVer)
+		if !errors.Is(err, shm.ErrVersionConflict) {
+			return v, merged, err
+		}
+		if cur, oldVer, created, err = s.reload(s.renewFrom, cur, created); err != nil {
+			return v, merged, nil // the old id is gone already: nothing to carry over
+		}
+		merged = merge(merged[:0], cur, s.changes)
+		*rec = appendRecord((*rec)[:0], created, merged)
+		if v, err = st.seg.Put(s.key, *rec, shm.PutOptions{TTL: ttl, IfVersion: &v}); err != nil {
+			return v, merged, err
+		}
+	}
+	return v, merged, ErrContention
 }
 
 // reload reads the latest record under key for a save to build on. An

@@ -282,3 +282,21 @@ func TestAttachPeekRangeExpired(t *testing.T) {
 		t.Fatalf("RangeWith(IncludeExpired) saw %d, Range %d; want 2 and 1", all, live)
 	}
 }
+
+func TestDeleteIf(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	v1, _ := s.Put([]byte("k"), []byte("1"), PutOptions{})
+	v2, _ := s.Put([]byte("k"), []byte("2"), PutOptions{})
+	if ok, err := s.DeleteIf([]byte("k"), v1); ok || !errors.Is(err, ErrVersionConflict) {
+		t.Fatalf("DeleteIf with a stale version: %v %v", ok, err)
+	}
+	if !s.Has([]byte("k")) {
+		t.Fatal("conflicting DeleteIf deleted")
+	}
+	if ok, err := s.DeleteIf([]byte("k"), v2); !ok || err != nil {
+		t.Fatalf("DeleteIf with the current version: %v %v", ok, err)
+	}
+	if ok, err := s.DeleteIf([]byte("k"), v2); ok || err != nil {
+		t.Fatalf("DeleteIf of an absent key: %v %v", ok, err)
+	}
+}

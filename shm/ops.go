@@ -214,6 +214,14 @@ func (s *Segment) Delete(key []byte) bool {
 	return err == nil && done
 }
 
+// DeleteIf removes key, as Delete does, only if its current version is v.
+// It returns ErrVersionConflict (and changes nothing) if the key has moved
+// on to another version, and false with no error if it is absent.
+func (s *Segment) DeleteIf(key []byte, v Version) (bool, error) {
+	_, done, err := s.write(&writeReq{key: key, mode: modeDelete, deleted: true, ifVersion: v, checkVersion: true})
+	return done, err
+}
+
 // Apply stores an entry made elsewhere (by replication) if it is newer than
 // what the segment holds: last writer wins by Version, tombstones included.
 // For an equal version the expiry deadlines merge by maximum. It reports
@@ -295,8 +303,10 @@ type writeReq struct {
 	expires    int64
 	deleted    bool
 	version    Version // set for modeApply
-	ifVersion  Version // for modeCAS
+	ifVersion  Version // for modeCAS, and modeDelete with checkVersion
 	mode       writeMode
+	// checkVersion makes modeDelete conditional on ifVersion.
+	checkVersion bool
 }
 
 // write performs every kind of store under the stripe lock. done reports
@@ -334,6 +344,9 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 	case modeDelete:
 		if !live {
 			return v, false, nil
+		}
+		if w.checkVersion && old.version() != w.ifVersion {
+			return old.version(), false, fmt.Errorf("%w: stored %v, expected %v", ErrVersionConflict, old.version(), w.ifVersion)
 		}
 		w.expires = now + s.h.TombstoneTTL
 	case modeApply, modeExtend:
