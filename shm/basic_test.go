@@ -300,3 +300,34 @@ func TestDeleteIf(t *testing.T) {
 		t.Fatalf("DeleteIf of an absent key: %v %v", ok, err)
 	}
 }
+
+// TestWholeRecord checks the checksum reconstruction lock-free reads use
+// on weakly ordered CPUs.
+func TestWholeRecord(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("key"), []byte("some value"), time.Hour)
+	s.Delete([]byte("gone"))
+	h := s.hash([]byte("key"))
+	_, r, ok := s.find(s.stripeOf(h), h, []byte("key"))
+	if !ok {
+		t.Fatal("not found")
+	}
+	if !wholeRecord(&r, []byte("key"), []byte("some value")) {
+		t.Fatal("checksum of a whole record does not match")
+	}
+	if wholeRecord(&r, []byte("key"), []byte("some valuX")) {
+		t.Fatal("checksum of a torn value matches")
+	}
+}
+
+func TestLookupReportsClosed(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), []byte("v"), 0)
+	if e, ok, err := s.Lookup(nil, []byte("k")); !ok || err != nil || string(e.Value) != "v" {
+		t.Fatalf("Lookup = %+v %v %v", e, ok, err)
+	}
+	s.Close()
+	if _, _, err := s.Lookup(nil, []byte("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Lookup after Close: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -181,6 +182,9 @@ func TestStoppedHolderIsNotTakenOver(t *testing.T) {
 	if !strings.Contains(err.Error(), strconv.Itoa(h.cmd.Process.Pid)) {
 		t.Fatalf("timeout error does not name the holder's pid %d: %v", h.cmd.Process.Pid, err)
 	}
+	if _, _, err := s2.Lookup(nil, []byte("victim")); !errors.Is(err, ErrLockTimeout) {
+		t.Fatalf("Lookup of the key being written by a stopped holder: %v, want ErrLockTimeout", err)
+	}
 	if err := s2.Set([]byte(other), []byte("y"), 0); err != nil {
 		t.Fatalf("Set on another stripe while one is held: %v", err)
 	}
@@ -258,5 +262,91 @@ func TestProcsListsAttached(t *testing.T) {
 			t.Fatalf("killed process still listed: %+v", ps)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRingHoleFromDeadWriter: a writer killed after taking a change
+// sequence number but before claiming it leaves a record nobody will
+// write. The feed must not stop there: it reports a rescan and goes on.
+func TestRingHoleFromDeadWriter(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	from := s.LastSeq() + 1
+	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=reserved")
+	h.expect(t, "holding", 30*time.Second)
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	h.wait(t, 30*time.Second)
+	hole := from
+	other := keyInStripe(s, "victim", true)
+	if err := s.Set([]byte(other), []byte("after"), 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Change, 16)
+	n, next, err := s.ReadChanges(from, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawRescan, sawAfter bool
+	for _, c := range buf[:n] {
+		if c.Seq == hole && c.Kind == ChangeRescan && c.Stripe == -1 {
+			sawRescan = true
+		}
+		if string(c.Key) == other && c.Kind == ChangeSet {
+			sawAfter = true
+		}
+	}
+	if !sawRescan || !sawAfter || next <= hole+1 {
+		t.Fatalf("feed after a hole at %d: %+v, next %d; want a rescan there and the later set", hole, buf[:n], next)
+	}
+}
+
+func TestMethodsAfterClose(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), []byte("v"), 0)
+	s.Close()
+	if _, ok := s.Get(nil, []byte("k")); ok {
+		t.Fatal("Get after Close found the key")
+	}
+	if st := s.Stats(); st != (Stats{}) || s.StripeStats(0) != (Stats{}) {
+		t.Fatal("Stats after Close not zero")
+	}
+	if s.LastSeq() != 0 || s.Acked() != 0 || s.Mark(0) != 0 || s.CompareAndSwapMark(0, 0, 1) {
+		t.Fatal("ring methods after Close did something")
+	}
+	s.SetAcked(5)
+	if _, _, err := s.ReadChanges(1, make([]Change, 4)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ReadChanges after Close: %v", err)
+	}
+	if err := s.WaitAcked(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WaitAcked after Close: %v", err)
+	}
+	if _, err := s.Procs(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Procs after Close: %v", err)
+	}
+	if err := s.Range(0, func(Entry) bool { return true }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Range after Close: %v", err)
+	}
+	if err := s.Verify(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Verify after Close: %v", err)
+	}
+}
+
+// TestRingRecordMixedAcrossLapsIsRejected: a writer paused across a whole
+// lap of the ring can write its fields into the newer record; the checksum
+// makes readers report a gap rather than the mix.
+func TestRingRecordMixedAcrossLapsIsRejected(t *testing.T) {
+	s, _ := openTest(t, &Options{Size: 4 << 20, MaxValue: 4096, RingSize: 256})
+	for i := range 300 {
+		s.Set(fmt.Appendf(nil, "k%d", i), []byte("v"), 0)
+	}
+	seq := s.LastSeq()
+	buf := make([]Change, 1)
+	if n, _, err := s.ReadChanges(seq, buf); n != 1 || err != nil {
+		t.Fatalf("reading the newest record: %d %v", n, err)
+	}
+	// The paused writer of the previous lap resumes and writes its key.
+	off := s.ringRec(seq)
+	copy(s.mem[off+32:], "stale-key-from-a-paused-writer")
+	if _, _, err := s.ReadChanges(seq, buf); !errors.Is(err, ErrGap) || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("mixed record: %v, want ErrGap naming the checksum", err)
 	}
 }

@@ -81,10 +81,23 @@ func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
 	return s.entry(buf, key, out, r, found)
 }
 
+// Lookup is GetEntry that tells "absent" from "could not tell": it returns
+// ErrLockTimeout when the key's stripe is held by a live process that does
+// not let go (stopped in the middle of a write), and ErrClosed after Close,
+// where Get and GetEntry report a miss.
+func (s *Segment) Lookup(buf, key []byte) (Entry, bool, error) {
+	out, r, found, err := s.readOpt(buf, key, false, false)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e, ok := s.entry(buf, key, out, r, found)
+	return e, ok, nil
+}
+
 // Peek is GetEntry for tools: it neither counts as a read nor marks the
 // entry as recently used, and it fills in Accessed.
 func (s *Segment) Peek(buf, key []byte) (Entry, bool) {
-	out, r, found := s.readOpt(buf, key, false, true)
+	out, r, found, _ := s.readOpt(buf, key, false, true)
 	e, ok := s.entry(buf, key, out, r, found)
 	if ok {
 		e.Accessed = time.UnixMilli(int64(r.access))
@@ -107,19 +120,20 @@ func (s *Segment) entry(buf, key, out []byte, r rec, found bool) (Entry, bool) {
 // while writers interfere), then under it. A found record is live: not
 // expired; it may be a tombstone.
 func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
-	return s.readOpt(dst, key, noValue, false)
+	out, r, found, _ := s.readOpt(dst, key, noValue, false)
+	return out, r, found
 }
 
 // readOpt is read; peek leaves counters and access marks alone and reports
 // the access mark in the returned rec.
-func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, bool) {
+func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, bool, error) {
 	if len(key) > layout.MaxKey {
-		return dst, rec{}, false
+		return dst, rec{}, false, nil
 	}
 	h := s.hash(key)
 	st := s.stripeOf(h)
 	if !s.enter(st) {
-		return dst, rec{}, false
+		return dst, rec{}, false, ErrClosed
 	}
 	defer st.exit()
 	now := s.readClock()
@@ -137,14 +151,18 @@ func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, boo
 		if st.seq.Load() != seq {
 			continue
 		}
-		if peek {
-			return out, r, found
+		if verifyReads && found && !noValue && !wholeRecord(&r, key, out[n0:]) {
+			continue // torn on a weakly ordered CPU: read again
 		}
-		return s.finishRead(st, out, slot, r, found, now)
+		if peek {
+			return out, r, found, nil
+		}
+		out, r, found = s.finishRead(st, out, slot, r, found, now)
+		return out, r, found, nil
 	}
 	if err := s.lock(st); err != nil {
 		ctr(st, layout.StMisses).Add(1)
-		return dst[:n0], rec{}, false
+		return dst[:n0], rec{}, false, err
 	}
 	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
 	if found {
@@ -152,9 +170,10 @@ func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, boo
 	}
 	s.unlock(st)
 	if peek {
-		return out, r, found
+		return out, r, found, nil
 	}
-	return s.finishRead(st, out, slot, r, found, now)
+	out, r, found = s.finishRead(st, out, slot, r, found, now)
+	return out, r, found, nil
 }
 
 func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, noValue bool) ([]byte, uint64, rec, bool) {
@@ -419,9 +438,13 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 		if slot, ok = s.insert(st, h, word); !ok {
 			// The index is full although its count said otherwise: it
 			// is damaged. Rebuild it from the log, which now holds the
-			// new record too.
+			// new record too, and check the record made it.
 			ctr(st, layout.StCorruptions).Add(1)
 			s.rebuild(st)
+			if _, got, ok := s.find(st, h, w.key); !ok || got.off != off {
+				return v, false, fmt.Errorf("%w: stripe %d: index damaged beyond repair", ErrCorrupt, st.no)
+			}
+			s.emit(st, ChangeRescan, nil, Version{}, 0)
 			return v, true, nil
 		}
 		atomic32(st.ctl, layout.StCount).Add(1)

@@ -33,7 +33,7 @@ type Options struct {
 	// MaxProcs is how many processes may attach at once. Default 256.
 	MaxProcs int
 	// RingSize is the number of change records kept for the replication
-	// agent, a power of two, 288 bytes each. Default: a sixteenth of Size,
+	// agent, a power of two, 296 bytes each. Default: a sixteenth of Size,
 	// between 256 and 65536 records (8192, 2.3 MiB, for 64 MiB): at 20k
 	// writes/s the agent may then stall for 400 ms before it must rescan.
 	RingSize int
@@ -96,7 +96,7 @@ func (o *Options) withDefaults() (Options, explicit) {
 	}
 	if r.RingSize == 0 {
 		r.RingSize = 256
-		for r.RingSize < 65536 && int64(r.RingSize)*2*288 <= r.Size/16 {
+		for r.RingSize < 65536 && int64(r.RingSize)*2*layout.RingRecSize <= r.Size/16 {
 			r.RingSize *= 2
 		}
 	}

@@ -7,6 +7,8 @@ package shm
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -85,3 +87,24 @@ func futexWake(addr *atomic.Uint32, n int) {
 
 // isExist reports whether err says a link target exists.
 func isExist(err error) bool { return errors.Is(err, unix.EEXIST) }
+
+// openAnon creates an unnamed file in dir (O_TMPFILE): if the process dies
+// before linkAnon gives it a name, the kernel frees it, so a crash during
+// creation leaves nothing behind in /dev/shm. ok is false when the file
+// system does not support it.
+func openAnon(dir string, mode uint32) (f *os.File, ok bool, err error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, mode)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return os.NewFile(uintptr(fd), dir+"/(unnamed)"), true, nil
+}
+
+// linkAnon gives an unnamed file a name, failing with EEXIST if the name
+// is taken.
+func linkAnon(f *os.File, path string) error {
+	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+}

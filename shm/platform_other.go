@@ -20,3 +20,6 @@ func ofdHeld(int, int64) (bool, error)                { return false, ErrUnsuppo
 func futexWait(*atomic.Uint32, uint32, time.Duration) {}
 func futexWake(*atomic.Uint32, int)                   {}
 func isExist(err error) bool                          { return errors.Is(err, os.ErrExist) }
+
+func openAnon(string, uint32) (*os.File, bool, error) { return nil, false, ErrUnsupportedPlatform }
+func linkAnon(*os.File, string) error                 { return ErrUnsupportedPlatform }

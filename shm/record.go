@@ -211,3 +211,20 @@ func (s *Segment) removeSlot(st *stripe, i uint64) {
 	st.word(i).Store(0)
 	st.access(i).Store(0)
 }
+
+// wholeRecord checks a lock-free read against the record's checksum: the
+// header fields as decoded, the key asked for and the value copied out.
+// Only needed where loads may be reordered past the sequence check (see
+// verifyReads).
+func wholeRecord(r *rec, key, val []byte) bool {
+	var h [28]byte
+	le.PutUint64(h[0:], r.hash)
+	le.PutUint64(h[8:], r.hlc)
+	le.PutUint32(h[16:], r.node)
+	h[20], h[21] = uint8(r.keyLen), r.flags
+	le.PutUint32(h[24:], uint32(r.valLen))
+	c := crc32.Update(0, layout.CRC(), h[:16])
+	c = crc32.Update(c, layout.CRC(), h[16:])
+	c = crc32.Update(c, layout.CRC(), key)
+	return crc32.Update(c, layout.CRC(), val) == r.crc
+}

@@ -12,6 +12,7 @@ package shm
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"time"
 
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
@@ -72,16 +73,32 @@ func (s *Segment) ringRec(seq uint64) uint64 {
 func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) uint64 {
 	pending := atomic64(st.ctl, layout.StPendingRing)
 	seq := s.ringHead.Add(1) - 1
+	if testHook != nil {
+		testHook("reserved")
+	}
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(s.stripeIndex(st)))
 	pending.Store(0)
 	return seq
 }
 
+// writeRing fills record seq, unless its slot already holds a later lap's
+// record: then this one is lost to readers anyway (they get ErrGap) and
+// must not damage the newer one. A writer paused across a whole lap can
+// still write into a newer record; the checksum makes readers reject the
+// mix.
 func (s *Segment) writeRing(seq uint64, kind ChangeKind, key []byte, v Version, expires int64, stripe uint16) {
 	off := s.ringRec(seq)
 	sw := atomic64(s.mem, off+layout.RingSeq)
-	sw.Store(0)
+	for {
+		cur := sw.Load()
+		if cur >= seq {
+			return // a later lap's record, or this one already complete
+		}
+		if sw.CompareAndSwap(cur, 0) {
+			break
+		}
+	}
 	b := s.mem[off : off+layout.RingRecSize]
 	le.PutUint64(b[layout.RingHLC:], v.Time)
 	le.PutUint64(b[layout.RingExpires:], uint64(expires))
@@ -90,12 +107,28 @@ func (s *Segment) writeRing(seq uint64, kind ChangeKind, key []byte, v Version, 
 	b[layout.RingKeyLen] = uint8(len(key))
 	le.PutUint16(b[layout.RingStripe:], stripe)
 	copy(b[layout.RingKey:], key)
+	le.PutUint32(b[layout.RingCRC:], ringCRC(seq, b))
 	sw.Store(seq)
 }
 
+// ringCRC covers the record's fields, mixed with its sequence number (by
+// multiplication rather than through the checksum, which would make the
+// sequence's bytes escape to the heap on every write).
+func ringCRC(seq uint64, b []byte) uint32 {
+	c := crc32.Update(0, layout.CRC(), b[layout.RingHLC:layout.RingKey])
+	c = crc32.Update(c, layout.CRC(), b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])])
+	return c ^ uint32((seq*0x9e3779b97f4a7c15)>>32)
+}
+
 // LastSeq returns the sequence number of the newest change handed out (0
-// when none). The record may still be being written.
-func (s *Segment) LastSeq() uint64 { return s.ringHead.Load() - 1 }
+// when none, and after Close). The record may still be being written.
+func (s *Segment) LastSeq() uint64 {
+	if !s.enterMisc() {
+		return 0
+	}
+	defer s.exitMisc()
+	return s.ringHead.Load() - 1
+}
 
 // ReadChanges copies complete change records with sequence numbers from
 // `from` on into out and returns how many it copied and the sequence to ask
@@ -103,10 +136,16 @@ func (s *Segment) LastSeq() uint64 { return s.ringHead.Load() - 1 }
 // `from` on were already overwritten it returns ErrGap, with next set to the
 // oldest sequence still readable: the caller must rescan the segment to
 // learn what it missed, then continue from next.
+//
+// A record that will never be completed (its writer died between taking
+// the sequence number and claiming it, or is stopped inside the write while
+// the feed moves on by half a ring) is reported as a ChangeRescan record
+// with Stripe -1: something may have changed anywhere.
 func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, err error) {
-	if s.closed.Load() {
+	if !s.enterMisc() {
 		return 0, from, ErrClosed
 	}
+	defer s.exitMisc()
 	if from == 0 {
 		from = 1
 	}
@@ -116,43 +155,118 @@ func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, er
 		return 0, head - size, fmt.Errorf("%w: asked for %d, oldest kept is %d", ErrGap, from, head-size)
 	}
 	for next = from; next < head && n < len(out); next++ {
-		off := s.ringRec(next)
-		sw := atomic64(s.mem, off+layout.RingSeq)
-		if sw.Load() != next {
-			if h := s.ringHead.Load(); h > size && next < h-size {
-				return n, h - size, fmt.Errorf("%w: record %d overwritten while reading", ErrGap, next)
+		ok, err := s.readRing(next, &out[n])
+		if err != nil {
+			return n, next, err
+		}
+		if !ok {
+			if !s.abandoned(next, head) {
+				return n, next, nil // still being written
 			}
-			return n, next, nil // still being written
-		}
-		b := s.mem[off : off+layout.RingRecSize]
-		c := &out[n]
-		kind := ChangeKind(b[layout.RingKind])
-		c.Seq = next
-		c.Kind = kind &^ changeRemote
-		c.Remote = kind&changeRemote != 0
-		c.Version = Version{Time: le.Uint64(b[layout.RingHLC:]), Node: le.Uint32(b[layout.RingNode:])}
-		c.Expires = time.Time{}
-		if e := int64(le.Uint64(b[layout.RingExpires:])); e != 0 {
-			c.Expires = time.Unix(0, e)
-		}
-		c.Stripe = int(le.Uint16(b[layout.RingStripe:]))
-		c.Key = append(c.Key[:0], b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])]...)
-		if sw.Load() != next {
-			return n, next, fmt.Errorf("%w: record %d overwritten while reading", ErrGap, next)
+			out[n] = Change{Seq: next, Kind: ChangeRescan, Stripe: -1}
 		}
 		n++
 	}
 	return n, next, nil
 }
 
+// readRing copies record seq into c. ok is false if the record is not
+// complete yet; ErrGap if it was overwritten or fails its checksum.
+func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
+	size := uint64(s.h.RingSize)
+	off := s.ringRec(seq)
+	sw := atomic64(s.mem, off+layout.RingSeq)
+	gap := func(why string) (bool, error) {
+		oldest := uint64(1)
+		if h := s.ringHead.Load(); h > size {
+			oldest = h - size
+		}
+		return false, fmt.Errorf("%w: record %d %s (oldest kept is %d)", ErrGap, seq, why, oldest)
+	}
+	if cur := sw.Load(); cur != seq {
+		if cur > seq {
+			return gap("was overwritten")
+		}
+		return false, nil
+	}
+	var b [layout.RingRecSize]byte
+	copy(b[:], s.mem[off:off+layout.RingRecSize])
+	if sw.Load() != seq {
+		return gap("was overwritten while being read")
+	}
+	if le.Uint32(b[layout.RingCRC:]) != ringCRC(seq, b[:]) {
+		return gap("fails its checksum (a writer was paused across a lap of the ring)")
+	}
+	kind := ChangeKind(b[layout.RingKind])
+	c.Seq = seq
+	c.Kind = kind &^ changeRemote
+	c.Remote = kind&changeRemote != 0
+	c.Version = Version{Time: le.Uint64(b[layout.RingHLC:]), Node: le.Uint32(b[layout.RingNode:])}
+	c.Expires = time.Time{}
+	if e := int64(le.Uint64(b[layout.RingExpires:])); e != 0 {
+		c.Expires = time.Unix(0, e)
+	}
+	c.Stripe = int(le.Uint16(b[layout.RingStripe:]))
+	c.Key = append(c.Key[:0], b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])]...)
+	return true, nil
+}
+
+// abandoned decides whether incomplete record seq will never be written:
+// if a dead process claims it, the claim's stripe is taken over (repair
+// completes the record) and the record is not abandoned; if nobody claims
+// it, its writer died before claiming it; if a live writer claims it but
+// the feed has moved on by half a ring, waiting longer would lose more
+// than skipping it.
+func (s *Segment) abandoned(seq, head uint64) bool {
+	for pass := range 2 {
+		claimed := false
+		for i := range s.stripes {
+			st := &s.stripes[i]
+			if atomic64(st.ctl, layout.StPendingRing).Load() != seq {
+				continue
+			}
+			claimed = true
+			if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
+				if s.lock(st) == nil { // takes over and repairs
+					s.unlock(st)
+				}
+				st.exit()
+				return false
+			}
+		}
+		if atomic64(s.mem, s.ringRec(seq)+layout.RingSeq).Load() == seq {
+			return false // completed meanwhile
+		}
+		if claimed {
+			return head-seq > uint64(s.h.RingSize)/2
+		}
+		if pass == 0 {
+			// The writer may be between taking the number and claiming
+			// it: give it a moment.
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return true
+}
+
 // Acked returns the sequence through which the agent reports every change
-// delivered to its peers.
-func (s *Segment) Acked() uint64 { return s.acked.Load() }
+// delivered to its peers (0 after Close).
+func (s *Segment) Acked() uint64 {
+	if !s.enterMisc() {
+		return 0
+	}
+	defer s.exitMisc()
+	return s.acked.Load()
+}
 
 // SetAcked records that every change through seq reached the peers, and
 // wakes writers waiting for it. Only the replication agent calls it; the
 // value never moves backwards.
 func (s *Segment) SetAcked(seq uint64) {
+	if !s.enterMisc() {
+		return
+	}
+	defer s.exitMisc()
 	for {
 		old := s.acked.Load()
 		if seq <= old {
@@ -169,6 +283,10 @@ func (s *Segment) SetAcked(seq uint64) {
 // WaitAcked blocks until the agent has acknowledged seq (see LastSeq), the
 // context ends, or the segment is closed.
 func (s *Segment) WaitAcked(ctx context.Context, seq uint64) error {
+	if !s.enterMisc() {
+		return ErrClosed
+	}
+	defer s.exitMisc()
 	for {
 		w := s.ackWake.Load()
 		if s.acked.Load() >= seq {
@@ -178,7 +296,7 @@ func (s *Segment) WaitAcked(ctx context.Context, seq uint64) error {
 			return err
 		}
 		if s.closed.Load() {
-			return ErrClosed
+			return ErrClosed // Close waits for this call: return now
 		}
 		futexWait(s.ackWake, w, 10*time.Millisecond)
 	}
@@ -189,10 +307,18 @@ func (s *Segment) WaitAcked(ctx context.Context, seq uint64) error {
 // survives any one process. Word 0 is used by garden for its expiry
 // cursor.
 func (s *Segment) Mark(i int) uint64 {
+	if !s.enterMisc() {
+		return 0
+	}
+	defer s.exitMisc()
 	return atomic64(s.mem, layout.HdrMarks+uint64(i%layout.NumMarks)*8).Load()
 }
 
 // CompareAndSwapMark sets user word i to new if it holds old.
 func (s *Segment) CompareAndSwapMark(i int, old, new uint64) bool {
+	if !s.enterMisc() {
+		return false
+	}
+	defer s.exitMisc()
 	return atomic64(s.mem, layout.HdrMarks+uint64(i%layout.NumMarks)*8).CompareAndSwap(old, new)
 }

@@ -45,6 +45,7 @@ type Segment struct {
 	mono0 time.Time // the same instant, with its monotonic reading
 
 	closed    atomic.Bool
+	misc      atomic.Int64  // operations in flight that are not on one stripe
 	sweepNext atomic.Uint64 // the stripe Sweep visits next
 }
 
@@ -145,12 +146,21 @@ func create(path string, o Options, ex explicit) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadOptions, err)
 	}
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d.%x.tmp", filepath.Base(path), os.Getpid(), seed[8:]))
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.Mode.Perm())
+	// Build the file unnamed where the file system allows (a crash leaves
+	// nothing behind), else under a temporary name; then link it into
+	// place, which fails if another process got there first.
+	f, anon, err := openAnon(filepath.Dir(path), uint32(o.Mode.Perm()))
 	if err != nil {
 		return nil, fmt.Errorf("shm: create %s: %w", path, err)
 	}
-	defer os.Remove(tmp)
+	tmp := ""
+	if !anon {
+		tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.%d.%x.tmp", filepath.Base(path), os.Getpid(), seed[8:]))
+		if f, err = os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.Mode.Perm()); err != nil {
+			return nil, fmt.Errorf("shm: create %s: %w", path, err)
+		}
+		defer os.Remove(tmp)
+	}
 	fail := func(err error) (*Segment, error) {
 		f.Close()
 		return nil, err
@@ -159,6 +169,10 @@ func create(path string, o Options, ex explicit) (*Segment, error) {
 		return fail(fmt.Errorf("shm: create %s: %w", path, err))
 	}
 	if err := fallocate(int(f.Fd()), o.Size); err != nil {
+		if _, serr := os.Stat(path); serr == nil {
+			f.Close()
+			return nil, errLostRace // another creator won and took the space: attach to its segment
+		}
 		if errors.Is(err, ErrNoSpace) {
 			return fail(fmt.Errorf("%w: cannot reserve %d bytes for %s (is %s full?)", ErrNoSpace, o.Size, path, filepath.Dir(path)))
 		}
@@ -175,7 +189,12 @@ func create(path string, o Options, ex explicit) (*Segment, error) {
 	if err := m.Unmap(); err != nil {
 		return fail(fmt.Errorf("shm: unmap %s: %w", path, err))
 	}
-	if err := os.Link(tmp, path); err != nil {
+	if anon {
+		err = linkAnon(f, path)
+	} else {
+		err = os.Link(tmp, path)
+	}
+	if err != nil {
 		f.Close()
 		if isExist(err) {
 			return nil, errLostRace
@@ -319,6 +338,9 @@ func (s *Segment) Close() error {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+	for s.misc.Load() != 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
 	atomic32(s.mem, s.slotOff(s.slot)+layout.SlotPID).Store(0)
 	err := s.mem.Unmap()
 	if cerr := s.f.Close(); err == nil {
@@ -351,3 +373,15 @@ func (s *Segment) enter(st *stripe) bool {
 }
 
 func (st *stripe) exit() { st.inflight.Add(-1) }
+
+// enterMisc is enter for operations not confined to one stripe.
+func (s *Segment) enterMisc() bool {
+	s.misc.Add(1)
+	if s.closed.Load() {
+		s.misc.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Segment) exitMisc() { s.misc.Add(-1) }

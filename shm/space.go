@@ -171,11 +171,11 @@ func (s *Segment) sweep(st *stripe, now int64, n int) {
 		}
 		r, ok := readRec(st.arena, wordOff(w))
 		if !ok {
-			// The index points at no record: drop the slot.
+			// The index points at no record (the file was damaged): its
+			// counters cannot be trusted either. Rebuild from the log.
 			ctr(st, layout.StCorruptions).Add(1)
-			s.removeSlot(st, i)
-			atomic32(st.ctl, layout.StCount).Add(^uint32(0))
-			continue
+			s.rebuild(st)
+			break
 		}
 		if r.expired(now) {
 			s.dropLive(st, i, &r, true)

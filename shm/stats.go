@@ -69,14 +69,27 @@ func (a *Stats) add(b Stats) {
 // counter is read atomically, the set as a whole is not a snapshot.
 func (s *Segment) Stats() Stats {
 	var t Stats
+	if !s.enterMisc() {
+		return t
+	}
+	defer s.exitMisc()
 	for i := range s.stripes {
-		t.add(s.StripeStats(i))
+		t.add(s.stripeStats(i))
 	}
 	return t
 }
 
-// StripeStats returns the counters of stripe i (0 <= i < Stripes()).
+// StripeStats returns the counters of stripe i (0 <= i < Stripes()); zero
+// after Close.
 func (s *Segment) StripeStats(i int) Stats {
+	if !s.enterMisc() {
+		return Stats{}
+	}
+	defer s.exitMisc()
+	return s.stripeStats(i)
+}
+
+func (s *Segment) stripeStats(i int) Stats {
 	st := &s.stripes[i]
 	c := func(off uint64) uint64 { return atomic64(st.ctl, off).Load() }
 	x := Stats{
@@ -113,9 +126,10 @@ type Proc struct {
 // Procs lists the processes attached to the segment now: the slots whose
 // OFD lock is held.
 func (s *Segment) Procs() ([]Proc, error) {
-	if s.closed.Load() {
+	if !s.enterMisc() {
 		return nil, ErrClosed
 	}
+	defer s.exitMisc()
 	var ps []Proc
 	for slot := uint32(1); slot <= s.h.MaxProcs; slot++ {
 		self := slot == s.slot

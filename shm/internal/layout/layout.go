@@ -198,7 +198,7 @@ const (
 
 // Change ring records: fixed size.
 const (
-	RingRecSize = 288
+	RingRecSize = 296
 	RingSeq     = 0 // uint64: the record's sequence once complete; anything else means in progress or another lap
 	RingHLC     = 8
 	RingExpires = 16
@@ -207,6 +207,7 @@ const (
 	RingKeyLen  = 29
 	RingStripe  = 30 // uint16
 	RingKey     = 32
+	RingCRC     = 288 // crc32c of the sequence and every field: a record mixed from two writers fails it
 )
 
 // Header is the immutable part of a segment header.

@@ -54,7 +54,7 @@ func TestAtomicAlignment(t *testing.T) {
 	if HdrRingOff+8 > HdrChecksum || hdrFixedEnd > HdrHLC {
 		t.Error("fixed header overlaps the mutable words")
 	}
-	if RingKey+MaxKey+1 > RingRecSize {
+	if RingKey+MaxKey > RingCRC || RingCRC+4 > RingRecSize {
 		t.Error("ring record cannot hold the longest key")
 	}
 	if RecValLen+4 > RecCRC || RecCRC+4 > RecHdrSize || RecKeyLen+2 > RecValLen {
