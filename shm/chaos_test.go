@@ -26,16 +26,26 @@ import (
 
 func init() { childRoles["chaos"] = childChaos }
 
-const (
-	chaosKeysPerWorker = 48
-	chaosTTL           = time.Hour
-)
+const chaosTTL = time.Hour
+
+// chaosKeysPerWorker is how many keys each worker owns: more when the run
+// is meant to overflow the segment.
+var chaosKeysPerWorker = 48
+
+// chaosMaxPayload bounds a value's random payload.
+var chaosMaxPayload = 3000
+
+func init() {
+	if os.Getenv("GARDEN_EVICT") != "" {
+		chaosKeysPerWorker, chaosMaxPayload = 96, 7000
+	}
+}
 
 func chaosKey(worker, i int) string { return fmt.Sprintf("w%d-k%d", worker, i) }
 
 // chaosValue is self-checking: hash | counter | key length | key | payload.
 func chaosValue(rng *rand.Rand, key string, counter uint64) []byte {
-	n := 8 + 8 + 1 + len(key) + rng.IntN(3000)
+	n := 8 + 8 + 1 + len(key) + rng.IntN(chaosMaxPayload)
 	v := make([]byte, n)
 	binary.LittleEndian.PutUint64(v[8:], counter)
 	v[16] = byte(len(key))
@@ -79,7 +89,10 @@ func childChaos() int {
 	}
 	out := os.Stdout
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	points := []string{"written", "advanced", "published"}
+	points := []string{"written", "advanced", "published", "reserved"}
+	if os.Getenv("GARDEN_EVICT") != "" {
+		points = append(points, "relocate-copied", "relocate-repointed", "evicted")
+	}
 	holdPoint := points[rng.IntN(len(points))]
 	var buf []byte
 	for op := 1; ; op++ {
@@ -156,7 +169,15 @@ func chaosKills() int {
 	return 40
 }
 
-func TestChaosKill(t *testing.T) {
+func TestChaosKill(t *testing.T) { chaosKill(t, false) }
+
+// TestChaosKillEvicting runs the chaos test on a segment too small for the
+// workers' data, so that writes evict, relocate and expire while workers
+// are killed in the middle of it. Entries may then be gone, but never
+// older than their last acknowledged write.
+func TestChaosKillEvicting(t *testing.T) { chaosKill(t, true) }
+
+func chaosKill(t *testing.T, evicting bool) {
 	kills := chaosKills()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("GARDEN_SEED"); s != "" {
@@ -164,7 +185,16 @@ func TestChaosKill(t *testing.T) {
 	}
 	t.Logf("seed %d (GARDEN_SEED=%d replays), %d kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	s, path := openTest(t, &Options{Size: 32 << 20, MaxValue: 8 << 10, LockTimeout: 30 * time.Second})
+	opts := &Options{Size: 32 << 20, MaxValue: 8 << 10, LockTimeout: 30 * time.Second}
+	var extraEnv []string
+	if evicting {
+		opts = &Options{Size: 1 << 20, MaxValue: 8 << 10, Stripes: 4, LockTimeout: 30 * time.Second}
+		extraEnv = []string{"GARDEN_EVICT=1"}
+		t.Setenv("GARDEN_EVICT", "1")
+		chaosKeysPerWorker, chaosMaxPayload = 96, 7000
+		t.Cleanup(func() { chaosKeysPerWorker, chaosMaxPayload = 48, 3000 })
+	}
+	s, path := openTest(t, opts)
 	const nworkers = 3
 	model := make([][]keyState, nworkers)
 	for i := range model {
@@ -178,9 +208,9 @@ func TestChaosKill(t *testing.T) {
 		if hold {
 			holdAt = 20 + rng.IntN(400)
 		}
-		c := startChild(t, "chaos", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_WORKER=", slot),
+		c := startChild(t, "chaos", append([]string{"GARDEN_PATH=" + path, fmt.Sprint("GARDEN_WORKER=", slot),
 			fmt.Sprint("GARDEN_WORKERS=", nworkers), fmt.Sprint("GARDEN_COUNTER=", counterBase),
-			fmt.Sprint("GARDEN_HOLD_AT=", holdAt), fmt.Sprint("GARDEN_SEED=", rng.Uint64()))
+			fmt.Sprint("GARDEN_HOLD_AT=", holdAt), fmt.Sprint("GARDEN_SEED=", rng.Uint64())}, extraEnv...)...)
 		workers[slot] = &chaosWorker{c: c, slot: slot}
 	}
 	for i := range nworkers {
@@ -294,8 +324,11 @@ func TestChaosKill(t *testing.T) {
 		t.Fatalf("%d lock holders were killed but no lock was taken over", holdKills)
 	}
 	t.Logf("stats: sets %d gets %d takeovers %d repairs %d dropped %d lock waits %d", st.Sets, st.Gets, st.Takeovers, st.Repairs, st.Dropped, st.LockWaits)
-	if st.ForcedEvictions != 0 || st.Expirations != 0 {
+	if !evicting && (st.ForcedEvictions != 0 || st.Expirations != 0) {
 		t.Fatalf("test segment too small: %d forced evictions, %d expirations", st.ForcedEvictions, st.Expirations)
+	}
+	if evicting && (st.ForcedEvictions == 0 || st.Relocations == 0) {
+		t.Fatalf("the evicting run did not evict (%d) or relocate (%d)", st.ForcedEvictions, st.Relocations)
 	}
 	var buf []byte
 	for w := range model {
@@ -308,6 +341,14 @@ func TestChaosKill(t *testing.T) {
 				if got, err = checkValue(v, key); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if evicting {
+				// Evicted entries are gone, but what is there is never
+				// older than the last acknowledged write.
+				if ok && got < ks.counter && !(ks.hasMaybe && got == ks.maybe) {
+					t.Errorf("%s: holds write %d, older than acknowledged write %d", key, got, ks.counter)
+				}
+				continue
 			}
 			if got != ks.counter && !(ks.hasMaybe && got == ks.maybe) {
 				t.Errorf("%s: holds write %d, acknowledged write %d (unacknowledged %d, %v)", key, got, ks.counter, ks.maybe, ks.hasMaybe)

@@ -129,7 +129,13 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 		copy(st.arena[headOff:headOff+r.size], st.arena[off:off+r.size])
 		le.PutUint64(st.arena[headOff+layout.RecPlaced:], uint64(now/1e6))
 		headW.Store(head + r.size)
+		if testHook != nil {
+			testHook("relocate-copied")
+		}
 		st.word(slot).Store(makeWord(r.hash, headOff))
+		if testHook != nil {
+			testHook("relocate-repointed")
+		}
 		tailW.Store(tail + r.size)
 		ctr(st, layout.StRelocations).Add(1)
 		return
@@ -139,6 +145,9 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 		ctr(st, layout.StForcedEvictions).Add(1)
 	}
 	s.dropLive(st, slot, &r, false)
+	if testHook != nil {
+		testHook("evicted")
+	}
 	tailW.Store(tail + r.size)
 }
 
