@@ -35,6 +35,14 @@ var (
 	// corrupt record is overwritten).
 	ErrCorruptSession = errors.New("garden: stored session does not decode")
 
+	// ErrUnavailable is returned by the methods of a Session that could not
+	// be read because its part of the segment is held by a live process
+	// that does not let go (one stopped in the middle of a write) for
+	// longer than the segment's LockTimeout. Nothing is saved and the
+	// cookie is left alone, so the session is there again once the
+	// process resumes or dies.
+	ErrUnavailable = errors.New("garden: session unavailable: its part of the segment is held by a stopped process")
+
 	// errBadCookie is returned by decodeCookie for a cookie that is
 	// truncated, malformed, of an unknown format or fails its MAC.
 	errBadCookie = errors.New("garden: malformed or forged session cookie")

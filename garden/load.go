@@ -6,6 +6,7 @@ package garden
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"net/http"
 	"strings"
@@ -13,9 +14,10 @@ import (
 )
 
 // load reads the session named by the request's cookie, or starts a new
-// one. It never fails: whatever is wrong with the cookie or the stored
-// record gives a new session. Called with s.mu held.
-func (s *Session) load() {
+// one. Whatever is wrong with the cookie or the stored record gives a new
+// session; the only failure is a session that cannot be read now
+// (ErrUnavailable). Called with s.mu held.
+func (s *Session) load() error {
 	s.loaded = true
 	st := s.st
 	now := st.now()
@@ -36,11 +38,15 @@ func (s *Session) load() {
 			st.log.Debug("garden: ignoring bad session cookie", "remote", s.req.RemoteAddr)
 		}
 		s.setID(newID())
-		return
+		return nil
 	}
 	key := cd.id.appendKey(s.keyBuf[:0])
 	s.scr = st.getScratch()
-	e, found := st.seg.GetEntry(s.scr.rec[:0], key)
+	e, found, err := st.seg.Lookup(s.scr.rec[:0], key)
+	if err != nil {
+		st.log.Warn("garden: session cannot be read now", "err", err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
 	if st.cfg.Freshness != nil && !cd.version.IsZero() && (!found || e.Version.Less(cd.version)) &&
 		now.Before(cd.version.Wall().Add(st.cfg.Lifetime)) {
 		// The cookie has seen a newer version than this host holds: another
@@ -51,14 +57,16 @@ func (s *Session) load() {
 			st.log.Debug("garden: freshness wait failed, serving the local copy", "err", err, "want", cd.version)
 		}
 		cancel()
-		e, found = st.seg.GetEntry(s.scr.rec[:0], key)
+		if e, found, err = st.seg.Lookup(s.scr.rec[:0], key); err != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
 	}
 	if found && cap(e.Value) > cap(s.scr.rec) {
 		s.scr.rec = e.Value[:0] // keep the grown buffer for the pool
 	}
 	if !found || e.Deleted {
 		s.setID(newID())
-		return
+		return nil
 	}
 	created, vals, err := decodeRecord(e.Value, s.scr.vals[:0])
 	if cap(vals) > cap(s.scr.vals) {
@@ -67,7 +75,7 @@ func (s *Session) load() {
 	if err != nil {
 		st.log.Warn("garden: stored session does not decode; starting a new one", "err", ErrCorruptSession)
 		s.setID(newID())
-		return
+		return nil
 	}
 	ttl := st.ttl(created, now)
 	if ttl <= 0 {
@@ -75,7 +83,7 @@ func (s *Session) load() {
 		// reports it, and start afresh.
 		st.seg.Touch(key, time.Nanosecond)
 		s.setID(newID())
-		return
+		return nil
 	}
 	s.id, s.key, s.stored, s.version, s.created, s.base = cd.id, key, true, e.Version, created, vals
 	// Slide the idle deadline, but only when it moved enough to matter, so
@@ -83,6 +91,7 @@ func (s *Session) load() {
 	if !e.Expires.IsZero() && now.Add(ttl).Sub(e.Expires) > st.touchAfter {
 		st.seg.Touch(key, ttl)
 	}
+	return nil
 }
 
 // ttl returns how long a session created at created (Unix ms) may live

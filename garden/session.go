@@ -33,8 +33,9 @@ type Session struct {
 	st  *Store
 	req *http.Request
 
-	loaded bool
-	done   bool
+	loaded  bool
+	loadErr error // why the session could not be loaded (ErrUnavailable), once loaded
+	done    bool
 
 	id      sessionID
 	key     []byte      // segment key of id, in keyBuf unless renewed
@@ -81,9 +82,9 @@ func (s *Session) use() error {
 		return ErrRequestDone
 	}
 	if !s.loaded {
-		s.load()
+		s.loadErr = s.load()
 	}
-	return nil
+	return s.loadErr
 }
 
 // lookup returns the raw value of k: this request's change, or the loaded

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 )
 
 func init() { childRoles["chaos"] = childChaos }
@@ -97,7 +99,7 @@ func childChaos() int {
 	var buf []byte
 	for op := 1; ; op++ {
 		if op == holdAt {
-			testHook = func(p string) {
+			testhooks.Shm = func(p string) {
 				if p == holdPoint {
 					say("H")
 					time.Sleep(time.Hour) // hold the lock until killed

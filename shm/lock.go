@@ -43,10 +43,6 @@ const (
 	futexSlice = 2 * time.Millisecond
 )
 
-// testHook, when set by a test, is called at named points while a stripe
-// lock is held, so that tests can stop or kill the process there.
-var testHook func(point string)
-
 // lock takes st's lock. If the previous owner died, the stripe is repaired
 // first. A stripe found marked as being written with nobody holding its lock
 // (only damage to the file can do that) is repaired too.

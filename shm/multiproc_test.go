@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 )
 
 func init() {
@@ -87,7 +89,7 @@ func childHolder() int {
 	}
 	point := os.Getenv("GARDEN_POINT")
 	in := bufio.NewReader(os.Stdin)
-	testHook = func(p string) {
+	testhooks.Shm = func(p string) {
 		if p == point {
 			fmt.Println("holding")
 			in.ReadString('\n')
@@ -96,7 +98,7 @@ func childHolder() int {
 	if err := s.Set([]byte(os.Getenv("GARDEN_KEY")), []byte("from-holder"), 0); err != nil {
 		return childFail("set: %v", err)
 	}
-	testHook = nil
+	testhooks.Shm = nil
 	fmt.Println("done")
 	s.Close()
 	return 0

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -415,12 +416,12 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 		flags = layout.FlagDeleted
 	}
 	putRec(st.arena, off, size, h, v, w.expires, now/1e6, w.key, w.value, flags)
-	if testHook != nil {
-		testHook("written")
+	if testhooks.Shm != nil {
+		testhooks.Shm("written")
 	}
 	atomic64(st.ctl, layout.StHead).Store(head + size)
-	if testHook != nil {
-		testHook("advanced")
+	if testhooks.Shm != nil {
+		testhooks.Shm("advanced")
 	}
 	// makeRoom may have moved or evicted the old record: look again.
 	word := makeWord(h, off)
@@ -454,8 +455,8 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 		tombs.Add(1)
 	}
 	st.access(slot).Store(uint64(now / 1e6))
-	if testHook != nil {
-		testHook("published")
+	if testhooks.Shm != nil {
+		testhooks.Shm("published")
 	}
 	kind := ChangeSet
 	if w.deleted {

@@ -15,6 +15,7 @@ import (
 	"hash/crc32"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -73,8 +74,8 @@ func (s *Segment) ringRec(seq uint64) uint64 {
 func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) uint64 {
 	pending := atomic64(st.ctl, layout.StPendingRing)
 	seq := s.ringHead.Add(1) - 1
-	if testHook != nil {
-		testHook("reserved")
+	if testhooks.Shm != nil {
+		testhooks.Shm("reserved")
 	}
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(s.stripeIndex(st)))

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -129,12 +130,12 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 		copy(st.arena[headOff:headOff+r.size], st.arena[off:off+r.size])
 		le.PutUint64(st.arena[headOff+layout.RecPlaced:], uint64(now/1e6))
 		headW.Store(head + r.size)
-		if testHook != nil {
-			testHook("relocate-copied")
+		if testhooks.Shm != nil {
+			testhooks.Shm("relocate-copied")
 		}
 		st.word(slot).Store(makeWord(r.hash, headOff))
-		if testHook != nil {
-			testHook("relocate-repointed")
+		if testhooks.Shm != nil {
+			testhooks.Shm("relocate-repointed")
 		}
 		tailW.Store(tail + r.size)
 		ctr(st, layout.StRelocations).Add(1)
@@ -145,8 +146,8 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 		ctr(st, layout.StForcedEvictions).Add(1)
 	}
 	s.dropLive(st, slot, &r, false)
-	if testHook != nil {
-		testHook("evicted")
+	if testhooks.Shm != nil {
+		testhooks.Shm("evicted")
 	}
 	tailW.Store(tail + r.size)
 }

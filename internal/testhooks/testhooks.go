@@ -1,0 +1,11 @@
+// Package testhooks holds hooks that tests of this module set to stop or
+// kill a process at a chosen point inside another package. They are nil in
+// every program, where each costs one nil check.
+package testhooks
+
+// Shm, when set, is called at named points while package shm holds a
+// stripe lock: "written", "advanced", "published" (a write's record is
+// complete, in the log, in the index), "reserved" (a change-ring sequence
+// is taken but not yet claimed), "relocate-copied", "relocate-repointed"
+// and "evicted".
+var Shm func(point string)
