@@ -6,11 +6,14 @@ package garden
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gardenstate/gardenstate/shm"
 )
 
 // load reads the session named by the request's cookie, or starts a new
@@ -43,7 +46,7 @@ func (s *Session) load() error {
 	key := cd.id.appendKey(s.keyBuf[:0])
 	s.scr = st.getScratch()
 	e, found, err := st.seg.Lookup(s.scr.rec[:0], key)
-	if err != nil {
+	if errors.Is(err, shm.ErrLockTimeout) {
 		st.log.Warn("garden: session cannot be read now", "err", err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -57,7 +60,7 @@ func (s *Session) load() error {
 			st.log.Debug("garden: freshness wait failed, serving the local copy", "err", err, "want", cd.version)
 		}
 		cancel()
-		if e, found, err = st.seg.Lookup(s.scr.rec[:0], key); err != nil {
+		if e, found, err = st.seg.Lookup(s.scr.rec[:0], key); errors.Is(err, shm.ErrLockTimeout) {
 			return fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
