@@ -7,36 +7,23 @@ package garden
 // from a file).
 
 import (
-	"bufio"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/childproc"
 	"github.com/gardenstate/gardenstate/shm"
 )
-
-const childEnv = "GARDEN_TEST_CHILD"
 
 var childRoles = map[string]func() int{}
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(childEnv); role != "" {
-		fn, ok := childRoles[role]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
-			os.Exit(2)
-		}
-		os.Exit(fn())
-	}
+	childproc.Main(childRoles)
 	os.Exit(m.Run())
 }
 
@@ -115,113 +102,12 @@ func poll(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// child is a running child process with its stdout read line by line.
-type child struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	done   chan struct{}
-	mu     sync.Mutex
-	stderr strings.Builder
-}
+type child = childproc.Child
 
 // startChild runs this test binary in role with the extra environment.
 func startChild(t testing.TB, role string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{childEnv + "=" + role, quickRaceExit()}, env...)...)
-	c := &child{cmd: cmd, lines: make(chan string, 1<<16), done: make(chan struct{})}
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.stderr.Len() < 1<<16 {
-			c.stderr.Write(p)
-		}
-		return len(p), nil
-	})
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(c.kill)
-	return c
+	return childproc.Start(t, role, env...)
 }
 
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func (c *child) stderrText() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stderr.String()
-}
-
-func (c *child) kill() {
-	c.cmd.Process.Kill()
-	<-c.done
-}
-
-// expect reads lines until one starts with prefix, within d, and returns it.
-func (c *child) expect(t testing.TB, prefix string, d time.Duration) string {
-	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				<-c.done
-				t.Fatalf("child exited (%v) before printing %q; stderr:\n%s", c.cmd.ProcessState, prefix, c.stderrText())
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timer.C:
-			t.Fatalf("child did not print %q within %v; stderr:\n%s", prefix, d, c.stderrText())
-		}
-	}
-}
-
-// wait waits for the child to exit within d and returns its exit code.
-func (c *child) wait(t testing.TB, d time.Duration) int {
-	t.Helper()
-	select {
-	case <-c.done:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(d):
-		t.Fatalf("child did not exit within %v; stderr:\n%s", d, c.stderrText())
-	}
-	return -1
-}
-
-// say writes one line to the child's stdin.
-func (c *child) say(line string) { io.WriteString(c.stdin, line+"\n") }
-
-func childFail(format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-	return 1
-}
-
-// quickRaceExit returns the GORACE setting that spares a child built with
-// -race the race detector's one-second sleep at exit.
-func quickRaceExit() string {
-	return "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
-}
+var childFail = childproc.Fail

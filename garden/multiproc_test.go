@@ -83,19 +83,19 @@ func TestMultiProcessMerge(t *testing.T) {
 			fmt.Sprint("GARDEN_ME=p", i), fmt.Sprint("GARDEN_ROUNDS=", rounds)))
 	}
 	for _, k := range kids {
-		k.expect(t, "ready", 10*time.Second)
+		k.Expect(t, "ready", 10*time.Second)
 	}
 	sets := st.seg.Stats().Sets
 	for _, k := range kids {
-		k.say("go")
+		k.Say("go")
 	}
 	var conflicts int
 	for _, k := range kids {
 		var n int
-		fmt.Sscanf(k.expect(t, "done", 30*time.Second), "done %d", &n)
+		fmt.Sscanf(k.Expect(t, "done", 30*time.Second), "done %d", &n)
 		conflicts += n
-		if code := k.wait(t, 10*time.Second); code != 0 {
-			t.Fatalf("child exit %d: %s", code, k.stderrText())
+		if code := k.Wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("child exit %d: %s", code, k.Stderr())
 		}
 	}
 	if stores := st.seg.Stats().Sets - sets; stores != procs*rounds {
@@ -156,10 +156,10 @@ func TestJanitorExactlyOnceAcrossProcesses(t *testing.T) {
 	var kids []*child
 	for range 3 {
 		k := startChild(t, "janitor", "GARDEN_PATH="+cfg.SegmentPath)
-		k.expect(t, "ready", 10*time.Second)
+		k.Expect(t, "ready", 10*time.Second)
 		kids = append(kids, k)
 		go func() {
-			for l := range k.lines {
+			for l := range k.Lines {
 				lines <- l
 			}
 		}()
@@ -229,8 +229,8 @@ func TestJanitorExactlyOnceAcrossProcesses(t *testing.T) {
 	}
 	// Kill the janitor: another process takes over.
 	for _, k := range kids {
-		if k.cmd.Process.Pid == janitor {
-			k.kill()
+		if k.Cmd.Process.Pid == janitor {
+			k.Kill()
 		}
 	}
 	pids = collect(expire(50))

@@ -59,7 +59,7 @@ func TestSessionUnavailableWhileHeld(t *testing.T) {
 	})
 	c.do(t, "GET", "/")
 	h := startChild(t, "holder", "GARDEN_PATH="+cfg.SegmentPath, "GARDEN_KEY=s/"+id)
-	h.expect(t, "holding", 30*time.Second)
+	h.Expect(t, "holding", 30*time.Second)
 
 	var getErr, setErr error
 	c.h = st.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,8 +77,8 @@ func TestSessionUnavailableWhileHeld(t *testing.T) {
 		t.Fatalf("a held session replaced the cookie: %v", sc)
 	}
 
-	h.say("go")
-	h.expect(t, "done", 30*time.Second)
+	h.Say("go")
+	h.Expect(t, "done", 30*time.Second)
 	var n int
 	var found bool
 	c.h = st.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

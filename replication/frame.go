@@ -248,3 +248,21 @@ func validate(v any) error {
 	}
 	return nil
 }
+
+// frameReader reads and decodes one message after another, reusing its
+// buffer.
+type frameReader struct {
+	r   io.Reader
+	buf []byte
+}
+
+// next returns the next message and its type.
+func (fr *frameReader) next() (frameType, any, error) {
+	t, b, err := readFrame(fr.r, fr.buf)
+	fr.buf = b
+	if err != nil {
+		return t, nil, err
+	}
+	msg, err := decodeFrame(t, b)
+	return t, msg, err
+}

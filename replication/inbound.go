@@ -83,16 +83,13 @@ func (a *Agent) serve(c net.Conn) error {
 		return err
 	}
 	c.SetDeadline(time.Time{})
-	var buf []byte
+	fr := &frameReader{r: r}
 	for {
-		t, b, err := readFrame(r, buf)
-		buf = b
-		if err != nil {
-			return err
-		}
-		msg, err := decodeFrame(t, b)
-		if err != nil {
+		t, msg, err := fr.next()
+		if errors.Is(err, ErrFrame) {
 			a.log.Warn("bad frame from peer; closing stream", "peer", h.Node, "err", err)
+		}
+		if err != nil {
 			return err
 		}
 		switch m := msg.(type) {

@@ -338,14 +338,9 @@ func (p *peer) startAntiEntropy(w *bufio.Writer, name string, app *appState) err
 
 // readLoop handles what the peer sends back on our stream.
 func (p *peer) readLoop(r *bufio.Reader) error {
-	var buf []byte
+	fr := &frameReader{r: r}
 	for {
-		t, b, err := readFrame(r, buf)
-		buf = b
-		if err != nil {
-			return err
-		}
-		msg, err := decodeFrame(t, b)
+		t, msg, err := fr.next()
 		if err != nil {
 			return err
 		}

@@ -230,22 +230,22 @@ func BenchmarkProcs(b *testing.B) {
 			var kids []*child
 			for i := range procs {
 				c := startChild(b, "mix", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_SEED=", i))
-				c.expect(b, "ready", time.Minute)
+				c.Expect(b, "ready", time.Minute)
 				kids = append(kids, c)
 			}
 			b.ResetTimer()
 			start := time.Now()
 			for _, c := range kids {
-				c.say(fmt.Sprint("go ", b.N/procs+1))
+				c.Say(fmt.Sprint("go ", b.N/procs+1))
 			}
 			for _, c := range kids {
-				c.expect(b, "done", 10*time.Minute)
+				c.Expect(b, "done", 10*time.Minute)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 			for _, c := range kids {
-				c.stdin.Close()
-				c.wait(b, time.Minute)
+				c.CloseInput()
+				c.Wait(b, time.Minute)
 			}
 		})
 	}
@@ -264,14 +264,14 @@ func BenchmarkTakeoverStall(b *testing.B) {
 	var stalls []time.Duration
 	for b.Loop() {
 		h := startChild(b, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
-		h.expect(b, "holding", time.Minute)
+		h.Expect(b, "holding", time.Minute)
 		start := time.Now()
-		h.cmd.Process.Signal(syscall.SIGKILL)
+		h.Cmd.Process.Signal(syscall.SIGKILL)
 		if err := s.Set([]byte("victim"), []byte("after"), 0); err != nil {
 			b.Fatal(err)
 		}
 		stalls = append(stalls, time.Since(start))
-		h.wait(b, time.Minute)
+		h.Wait(b, time.Minute)
 	}
 	slices.Sort(stalls)
 	b.ReportMetric(float64(stalls[len(stalls)/2].Microseconds())/1000, "p50-ms")

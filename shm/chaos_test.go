@@ -268,9 +268,9 @@ func chaosKill(t *testing.T, evicting bool) {
 			drain:
 				for holder == nil {
 					select {
-					case l, ok := <-w.c.lines:
+					case l, ok := <-w.c.Lines:
 						if !ok {
-							t.Fatalf("worker %d exited: %v\n%s", w.slot, w.c.cmd.ProcessState, w.c.stderrText())
+							t.Fatalf("worker %d exited: %v\n%s", w.slot, w.c.Cmd.ProcessState, w.c.Stderr())
 						}
 						progressed = true
 						if apply(w, l) {
@@ -294,11 +294,11 @@ func chaosKill(t *testing.T, evicting bool) {
 				time.Sleep(100 * time.Microsecond)
 			}
 		}
-		victim.c.cmd.Process.Signal(syscall.SIGKILL)
-		for l := range victim.c.lines {
+		victim.c.Cmd.Process.Signal(syscall.SIGKILL)
+		for l := range victim.c.Lines {
 			apply(victim, l)
 		}
-		victim.c.wait(t, 30*time.Second)
+		victim.c.Wait(t, 30*time.Second)
 		if p := victim.pending; p != nil {
 			st := &model[victim.slot][p.key]
 			st.maybe, st.hasMaybe = p.counter, true
@@ -306,11 +306,11 @@ func chaosKill(t *testing.T, evicting bool) {
 		start(victim.slot, rng.IntN(2) == 0)
 	}
 	for _, w := range workers {
-		w.c.cmd.Process.Signal(syscall.SIGKILL)
-		for l := range w.c.lines {
+		w.c.Cmd.Process.Signal(syscall.SIGKILL)
+		for l := range w.c.Lines {
 			apply(w, l)
 		}
-		w.c.wait(t, 30*time.Second)
+		w.c.Wait(t, 30*time.Second)
 		if p := w.pending; p != nil {
 			st := &model[w.slot][p.key]
 			st.maybe, st.hasMaybe = p.counter, true

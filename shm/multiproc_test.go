@@ -48,13 +48,13 @@ func TestConcurrentCreate(t *testing.T) {
 			kids = append(kids, startChild(t, "opener", "GARDEN_PATH="+path, fmt.Sprint("GARDEN_ID=", i)))
 		}
 		for _, k := range kids {
-			k.say("go")
+			k.Say("go")
 		}
 		seeds := map[string]bool{}
 		for _, k := range kids {
-			seeds[k.expect(t, "seed ", 30*time.Second)] = true
-			if code := k.wait(t, 30*time.Second); code != 0 {
-				t.Fatalf("child exit %d: %s", code, k.stderrText())
+			seeds[k.Expect(t, "seed ", 30*time.Second)] = true
+			if code := k.Wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("child exit %d: %s", code, k.Stderr())
 			}
 		}
 		if len(seeds) != 1 {
@@ -124,9 +124,9 @@ func TestTakeoverFromKilledHolder(t *testing.T) {
 			neighbour := keyInStripe(s, "victim", false)
 			s.Set([]byte(neighbour), []byte("neighbour"), 0)
 			h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT="+point)
-			h.expect(t, "holding", 30*time.Second)
-			h.cmd.Process.Signal(syscall.SIGKILL)
-			h.wait(t, 30*time.Second)
+			h.Expect(t, "holding", 30*time.Second)
+			h.Cmd.Process.Signal(syscall.SIGKILL)
+			h.Wait(t, 30*time.Second)
 
 			// The stripe is locked by a dead process, mid-write: the next
 			// writer takes it over and repairs it.
@@ -163,8 +163,8 @@ func TestStoppedHolderIsNotTakenOver(t *testing.T) {
 	opts := testOptions()
 	s, path := openTest(t, opts)
 	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
-	h.expect(t, "holding", 30*time.Second)
-	if err := h.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	h.Expect(t, "holding", 30*time.Second)
+	if err := h.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// A second handle with a short lock timeout, so the wait is bounded.
@@ -181,8 +181,8 @@ func TestStoppedHolderIsNotTakenOver(t *testing.T) {
 	if !errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("Set on a stopped holder's stripe: %v, want ErrLockTimeout", err)
 	}
-	if !strings.Contains(err.Error(), strconv.Itoa(h.cmd.Process.Pid)) {
-		t.Fatalf("timeout error does not name the holder's pid %d: %v", h.cmd.Process.Pid, err)
+	if !strings.Contains(err.Error(), strconv.Itoa(h.Cmd.Process.Pid)) {
+		t.Fatalf("timeout error does not name the holder's pid %d: %v", h.Cmd.Process.Pid, err)
 	}
 	if _, _, err := s2.Lookup(nil, []byte("victim")); !errors.Is(err, ErrLockTimeout) {
 		t.Fatalf("Lookup of the key being written by a stopped holder: %v, want ErrLockTimeout", err)
@@ -193,11 +193,11 @@ func TestStoppedHolderIsNotTakenOver(t *testing.T) {
 	if st := s2.Stats(); st.Takeovers != 0 || st.LockTimeouts == 0 {
 		t.Fatalf("stopped owner: takeovers %d (want 0), lock timeouts %d (want > 0)", st.Takeovers, st.LockTimeouts)
 	}
-	h.cmd.Process.Signal(syscall.SIGCONT)
-	h.say("finish")
-	h.expect(t, "done", 30*time.Second)
-	if code := h.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("holder exit %d: %s", code, h.stderrText())
+	h.Cmd.Process.Signal(syscall.SIGCONT)
+	h.Say("finish")
+	h.Expect(t, "done", 30*time.Second)
+	if code := h.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("holder exit %d: %s", code, h.Stderr())
 	}
 	if err := s2.Set([]byte(same), []byte("x"), 0); err != nil {
 		t.Fatalf("Set after the holder resumed: %v", err)
@@ -241,7 +241,7 @@ func TestStaleUnlockIsHarmless(t *testing.T) {
 func TestProcsListsAttached(t *testing.T) {
 	s, path := openTest(t, testOptions())
 	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=k", "GARDEN_POINT=written")
-	h.expect(t, "holding", 30*time.Second)
+	h.Expect(t, "holding", 30*time.Second)
 	ps, err := s.Procs()
 	if err != nil {
 		t.Fatal(err)
@@ -250,10 +250,10 @@ func TestProcsListsAttached(t *testing.T) {
 	for _, p := range ps {
 		pids[p.PID] = true
 	}
-	if len(ps) != 2 || !pids[os.Getpid()] || !pids[h.cmd.Process.Pid] {
-		t.Fatalf("Procs = %+v, want this process and %d", ps, h.cmd.Process.Pid)
+	if len(ps) != 2 || !pids[os.Getpid()] || !pids[h.Cmd.Process.Pid] {
+		t.Fatalf("Procs = %+v, want this process and %d", ps, h.Cmd.Process.Pid)
 	}
-	h.kill()
+	h.Kill()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ps, _ = s.Procs()
@@ -274,9 +274,9 @@ func TestRingHoleFromDeadWriter(t *testing.T) {
 	s, path := openTest(t, testOptions())
 	from := s.LastSeq() + 1
 	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=reserved")
-	h.expect(t, "holding", 30*time.Second)
-	h.cmd.Process.Signal(syscall.SIGKILL)
-	h.wait(t, 30*time.Second)
+	h.Expect(t, "holding", 30*time.Second)
+	h.Cmd.Process.Signal(syscall.SIGKILL)
+	h.Wait(t, 30*time.Second)
 	hole := from
 	other := keyInStripe(s, "victim", true)
 	if err := s.Set([]byte(other), []byte("after"), 0); err != nil {
