@@ -237,7 +237,6 @@ func (a *Agent) peerList() []*peer {
 func (a *Agent) tail(app *appState) {
 	buf := make([]shm.Change, 256)
 	lastTouch := map[string]int64{}
-	idle := time.Duration(0)
 	var batch *Batch
 	var bytes int
 	flush := func(through uint64) {
@@ -307,15 +306,18 @@ func (a *Agent) tail(app *appState) {
 		if n == len(buf) {
 			continue
 		}
-		if n > 0 {
-			idle = 0
-		} else if idle < 20*a.cfg.PollInterval {
-			idle += a.cfg.PollInterval / 4
+		if n == 0 {
+			if app.seg.LastSeq() >= next {
+				// The record at next is still being written.
+				time.Sleep(100 * time.Microsecond)
+			} else {
+				// Sleep until a writer wakes us (or now and then, to
+				// notice that the agent is closing).
+				app.seg.WaitChanges(next, 50*time.Millisecond)
+			}
 		}
-		select {
-		case <-a.ctx.Done():
+		if a.ctx.Err() != nil {
 			return
-		case <-time.After(max(a.cfg.PollInterval/4, idle)):
 		}
 	}
 }

@@ -67,9 +67,6 @@ type Config struct {
 	// Default 30 s, so a session read on every request does not cause a
 	// network message on every request.
 	TouchMinDelta time.Duration
-	// PollInterval is how often the change ring is checked while idle.
-	// Default 500 µs: the bound on replication lag it adds.
-	PollInterval time.Duration
 
 	// Logger for everything the agent reports. Default slog.Default().
 	Logger *slog.Logger
@@ -98,9 +95,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.TouchMinDelta == 0 {
 		c.TouchMinDelta = 30 * time.Second
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = 500 * time.Microsecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

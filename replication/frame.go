@@ -6,10 +6,12 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -127,12 +129,31 @@ type Entries struct {
 // ErrFrame is wrapped by every error about a malformed frame.
 var ErrFrame = errors.New("replication: bad frame")
 
+// encoders reuse msgpack encoders and their buffers between frames.
+var encoders = sync.Pool{New: func() any {
+	e := &frameEncoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	return e
+}}
+
+type frameEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
 // writeFrame encodes v as one frame of type t.
 func writeFrame(w *bufio.Writer, t frameType, v any) error {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
+	e := encoders.Get().(*frameEncoder)
+	defer func() {
+		if e.buf.Cap() <= 4<<20 {
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
+	if err := e.enc.Encode(v); err != nil {
 		return fmt.Errorf("replication: encode %v: %w", t, err)
 	}
+	b := e.buf.Bytes()
 	if len(b)+1 > MaxFrame {
 		return fmt.Errorf("%w: %v of %d bytes exceeds %d", ErrFrame, t, len(b)+1, MaxFrame)
 	}
@@ -142,7 +163,7 @@ func writeFrame(w *bufio.Writer, t frameType, v any) error {
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	return err
 }
 

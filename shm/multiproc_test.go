@@ -352,3 +352,46 @@ func TestRingRecordMixedAcrossLapsIsRejected(t *testing.T) {
 		t.Fatalf("mixed record: %v, want ErrGap naming the checksum", err)
 	}
 }
+
+func init() { childRoles["writer"] = childWriter }
+
+// childWriter stores GARDEN_KEY when told to.
+func childWriter() int {
+	s, err := Open(os.Getenv("GARDEN_PATH"), nil)
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	defer s.Close()
+	fmt.Println("ready")
+	in := bufio.NewReader(os.Stdin)
+	in.ReadString('\n')
+	if err := s.Set([]byte(os.Getenv("GARDEN_KEY")), []byte("v"), 0); err != nil {
+		return childFail("set: %v", err)
+	}
+	fmt.Println("done")
+	return 0
+}
+
+// TestWaitChangesWakesAcrossProcesses: a tailer sleeping in WaitChanges is
+// woken by another process's write, and times out when nothing comes.
+func TestWaitChangesWakesAcrossProcesses(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	next := s.LastSeq() + 1
+	if s.WaitChanges(next, 20*time.Millisecond) {
+		t.Fatal("WaitChanges reported a change nobody made")
+	}
+	w := startChild(t, "writer", "GARDEN_PATH="+path, "GARDEN_KEY=k")
+	w.Expect(t, "ready", 30*time.Second)
+	woke := make(chan bool)
+	go func() { woke <- s.WaitChanges(next, time.Minute) }()
+	w.Say("go")
+	w.Expect(t, "done", 30*time.Second)
+	select {
+	case ok := <-woke:
+		if !ok {
+			t.Fatal("WaitChanges timed out")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitChanges was not woken by the write")
+	}
+}

@@ -108,3 +108,16 @@ func openAnon(dir string, mode uint32) (f *os.File, ok bool, err error) {
 func linkAnon(f *os.File, path string) error {
 	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
 }
+
+// prefault maps every page of a segment in tmpfs (/dev/shm) into this
+// process's page table now, so that the first write to each page does not
+// take a page fault in the middle of a locked operation. Only on tmpfs: on
+// a disk file system it would dirty every page for writeback. Best effort:
+// kernels before 5.14 lack MADV_POPULATE_WRITE, and the segment works
+// without it.
+func prefault(fd int, mem []byte) {
+	var st unix.Statfs_t
+	if unix.Fstatfs(fd, &st) == nil && st.Type == unix.TMPFS_MAGIC {
+		unix.Madvise(mem, unix.MADV_POPULATE_WRITE)
+	}
+}

@@ -23,3 +23,5 @@ func isExist(err error) bool                          { return errors.Is(err, os
 
 func openAnon(string, uint32) (*os.File, bool, error) { return nil, false, ErrUnsupportedPlatform }
 func linkAnon(*os.File, string) error                 { return ErrUnsupportedPlatform }
+
+func prefault(int, []byte) {}

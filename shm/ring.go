@@ -80,7 +80,39 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(s.stripeIndex(st)))
 	pending.Store(0)
+	if s.waiters.Load() != 0 {
+		s.ringWake.Add(1)
+		futexWake(s.ringWake, 1<<30)
+	}
 	return seq
+}
+
+// WaitChanges blocks until a change with a sequence number of at least seq
+// has been handed out (LastSeq() >= seq), or d has passed, and reports
+// which. A tailer sleeps here instead of polling: writers wake it, paying a
+// system call only while someone sleeps.
+func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
+	if !s.enterMisc() {
+		return false
+	}
+	defer s.exitMisc()
+	deadline := time.Now().Add(d)
+	s.waiters.Add(1)
+	defer s.waiters.Add(^uint32(0))
+	for {
+		w := s.ringWake.Load()
+		if s.ringHead.Load() > seq {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 || s.closed.Load() {
+			return false
+		}
+		// No wake-up can be lost: a writer takes its sequence number
+		// before it reads waiters, and we counted ourselves in waiters
+		// before reading the head.
+		futexWait(s.ringWake, w, left)
+	}
 }
 
 // writeRing fills record seq, unless its slot already holds a later lap's

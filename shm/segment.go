@@ -40,6 +40,8 @@ type Segment struct {
 	ringHead *atomic.Uint64
 	acked    *atomic.Uint64
 	ackWake  *atomic.Uint32
+	ringWake *atomic.Uint32
+	waiters  *atomic.Uint32
 
 	wall0 int64     // wall clock at attach, unix ns
 	mono0 time.Time // the same instant, with its monotonic reading
@@ -249,6 +251,8 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 		ringHead: atomic64(m, layout.HdrRingHead),
 		acked:    atomic64(m, layout.HdrAcked),
 		ackWake:  atomic32(m, layout.HdrAckedWake),
+		ringWake: atomic32(m, layout.HdrRingWake),
+		waiters:  atomic32(m, layout.HdrRingWaiters),
 	}
 	s.mono0 = time.Now()
 	s.wall0 = s.mono0.UnixNano()
@@ -266,6 +270,7 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 		st.lock = atomic32(st.ctl, layout.StLock)
 		st.seq = atomic64(st.ctl, layout.StSeq)
 	}
+	prefault(int(f.Fd()), m)
 	if err := s.takeSlot(); err != nil {
 		m.Unmap()
 		return nil, fmt.Errorf("shm: %s: %w", path, err)

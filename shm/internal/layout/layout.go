@@ -90,6 +90,11 @@ const (
 	// such state survives the process that wrote it.
 	HdrMarks = 512
 	NumMarks = 8
+	// HdrRingWake is a 32-bit futex word bumped after a change record is
+	// written while HdrRingWaiters (the number of processes sleeping in
+	// WaitChanges) is not zero.
+	HdrRingWake    = 576
+	HdrRingWaiters = 640
 )
 
 // Process slot table: one cache line per slot. Slot numbers start at 1.

@@ -25,7 +25,7 @@ func TestAtomicAlignment(t *testing.T) {
 			t.Errorf("%s at %d is not 8-byte aligned", name, off)
 		}
 	}
-	words32 := map[string]int{"HdrAckedWake": HdrAckedWake, "StLock": StLock, "StCount": StCount,
+	words32 := map[string]int{"HdrAckedWake": HdrAckedWake, "HdrRingWake": HdrRingWake, "HdrRingWaiters": HdrRingWaiters, "StLock": StLock, "StCount": StCount,
 		"StTombstones": StTombstones, "StSweep": StSweep, "SlotGen": SlotGen, "SlotPID": SlotPID}
 	for name, off := range words32 {
 		if off%4 != 0 {
@@ -33,7 +33,7 @@ func TestAtomicAlignment(t *testing.T) {
 		}
 	}
 	for name, off := range map[string]int{"HdrHLC": HdrHLC, "HdrRingHead": HdrRingHead, "HdrAcked": HdrAcked,
-		"HdrAckedWake": HdrAckedWake, "HdrMarks": HdrMarks} {
+		"HdrAckedWake": HdrAckedWake, "HdrMarks": HdrMarks, "HdrRingWake": HdrRingWake, "HdrRingWaiters": HdrRingWaiters} {
 		if off%CacheLine != 0 {
 			t.Errorf("%s at %d does not start a cache line", name, off)
 		}
