@@ -319,6 +319,23 @@ func (s *Session) Save() error {
 	return s.save()
 }
 
+// WaitReplicated saves the session now if it changed, then waits until the
+// host's gardend reports every change made so far on this host (this
+// session's included) delivered to its peers, or ctx ends. Use it where a
+// write must survive the loss of this host, for example before confirming
+// a payment. On a host without gardend it waits for ctx, so give ctx a
+// deadline.
+func (s *Session) WaitReplicated(ctx context.Context) error {
+	if err := s.Save(); err != nil {
+		return err
+	}
+	seg := s.st.seg
+	if err := seg.WaitAcked(ctx, seg.LastSeq()); err != nil {
+		return fmt.Errorf("garden: waiting for replication: %w", err)
+	}
+	return nil
+}
+
 // dirty reports whether saving s would change the segment.
 func (s *Session) dirty() bool {
 	return len(s.changes) > 0 || s.renewFrom != nil || len(s.destroy) > 0

@@ -4,6 +4,7 @@ package garden
 // saving, Destroy, RenewID, panics and bad cookies.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -544,5 +546,42 @@ func TestSaveAfterConcurrentDestroy(t *testing.T) {
 	c.h = st.Middleware(http.HandlerFunc(reader))
 	if got := c.do(t, "GET", "/").Body.String(); !strings.HasPrefix(got, "0 true") {
 		t.Errorf("the destroyed session came back: %q", got)
+	}
+}
+
+// TestWaitReplicated: the wait ends when the agent acknowledges the
+// session's write, and with the context otherwise.
+func TestWaitReplicated(t *testing.T) {
+	st := openStore(t, testConfig(t))
+	var waitErr error
+	c := newClient(st, func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		s.Set("paid", true)
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Millisecond)
+		defer cancel()
+		if err := s.WaitReplicated(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("without an agent: %v, want the deadline", err)
+		}
+		// An agent: acknowledge whatever has been written, until done.
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+					st.seg.SetAcked(st.seg.LastSeq())
+				}
+			}
+		}()
+		s.Set("paid", "twice")
+		ctx, cancel = context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		waitErr = s.WaitReplicated(ctx)
+	})
+	c.do(t, "GET", "/")
+	if waitErr != nil {
+		t.Fatalf("with the write acknowledged: %v", waitErr)
 	}
 }
