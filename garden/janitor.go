@@ -62,8 +62,13 @@ func (j *janitor) stop() {
 
 func (j *janitor) run() {
 	defer close(j.done)
-	t := time.NewTicker(j.st.cfg.JanitorInterval)
+	// The change ring holds a few thousand records, a fraction of a second
+	// of a busy host's saves: read it every drainEvery, sweep every
+	// JanitorInterval.
+	drainEvery := min(j.st.cfg.JanitorInterval, 50*time.Millisecond)
+	t := time.NewTicker(drainEvery)
 	defer t.Stop()
+	var lastTick time.Time
 	for {
 		if !j.held {
 			err := unix.Flock(int(j.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -73,7 +78,14 @@ func (j *janitor) run() {
 			}
 		}
 		if j.held {
-			if err := j.tick(); errors.Is(err, shm.ErrClosed) {
+			var err error
+			if time.Since(lastTick) >= j.st.cfg.JanitorInterval {
+				lastTick = time.Now()
+				err = j.tick()
+			} else {
+				err = j.drain()
+			}
+			if errors.Is(err, shm.ErrClosed) {
 				return
 			}
 		}
@@ -85,8 +97,6 @@ func (j *janitor) run() {
 	}
 }
 
-// tick sweeps the segment, reports expired sessions and makes sure the host
-// key is still in the segment.
 func (j *janitor) tick() error {
 	st := j.st
 	if _, err := st.seg.Sweep(0); err != nil {

@@ -39,7 +39,10 @@ type AppStatus struct {
 	LastSeq    uint64 `json:"last_seq"`
 	AckedSeq   uint64 `json:"acked_seq"`
 	LagRecords uint64 `json:"lag_records"`
-	Entries    uint64 `json:"entries"`
+	// ProcessedSeq is the change-ring sequence up to which the agent has
+	// handed every change to its peers' queues.
+	ProcessedSeq uint64 `json:"processed_seq"`
+	Entries      uint64 `json:"entries"`
 }
 
 // PeerStatus is one member in Peers.
@@ -69,7 +72,8 @@ func (a *Agent) Status() Status {
 	}
 	for name, app := range a.apps {
 		last, acked := app.seg.LastSeq(), app.seg.Acked()
-		as := AppStatus{App: name, Segment: app.seg.Path(), LastSeq: last, AckedSeq: acked, Entries: app.seg.Stats().Entries}
+		as := AppStatus{App: name, Segment: app.seg.Path(), LastSeq: last, AckedSeq: acked,
+			ProcessedSeq: app.processed.Load() - 1, Entries: app.seg.Stats().Entries}
 		if last > acked {
 			as.LagRecords = last - acked
 		}

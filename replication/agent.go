@@ -84,7 +84,7 @@ func (a *Agent) Start() error {
 	a.started = time.Now()
 	a.tr = a.cfg.Transport
 	if a.tr == nil {
-		tc, err := farmTLS(a.cfg.Key)
+		tc, err := FarmTLS(a.cfg.Key)
 		if err != nil {
 			return err
 		}

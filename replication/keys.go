@@ -71,12 +71,13 @@ func gossipKey(key []byte) []byte { return derive(key, "gossip", 32) }
 // keyFingerprint identifies a key without revealing it.
 func keyFingerprint(key []byte) string { return hex.EncodeToString(derive(key, "fingerprint", 8)) }
 
-// farmTLS returns a TLS 1.3 configuration in which every agent of the farm
+// FarmTLS returns the TLS 1.3 configuration the agent's default transport
+// uses (exported for tools that build their own TCPTransport): every agent of the farm
 // presents the same certificate, made from a key derived from the farm
 // key, and accepts exactly that certificate from its peer: mutual
 // authentication by possession of the farm key, with forward-secret
 // session keys.
-func farmTLS(key []byte) (*tls.Config, error) {
+func FarmTLS(key []byte) (*tls.Config, error) {
 	priv := ed25519.NewKeyFromSeed(derive(key, "tls identity", ed25519.SeedSize))
 	pub := priv.Public().(ed25519.PublicKey)
 	tmpl := &x509.Certificate{

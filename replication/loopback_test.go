@@ -48,7 +48,7 @@ func startLoop(t *testing.T, name, ip string, o loopOpts) *loopNode {
 	t.Cleanup(func() { seg.Close() })
 	var tr Transport
 	if o.wrap != nil {
-		tc, _ := farmTLS(o.key)
+		tc, _ := FarmTLS(o.key)
 		tr = &TCPTransport{Addr: ip + ":0", TLS: tc, Wrap: o.wrap}
 	}
 	a, err := New(Config{

@@ -163,8 +163,8 @@ func (x *memNode) Dial(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("memnet: dial %s from %s: unreachable", addr, x.name)
 	}
 	a, b := net.Pipe()
-	ca := &memConn{Conn: a, net: n, from: x, to: to}
-	cb := &memConn{Conn: b, net: n, from: to, to: x}
+	ca := &memConn{Conn: a, net: n, from: x, to: to, closed: make(chan struct{})}
+	cb := &memConn{Conn: b, net: n, from: to, to: x, closed: make(chan struct{})}
 	ca.peer, cb.peer = cb, ca
 	x.conns[ca] = true
 	to.conns[cb] = true
@@ -238,6 +238,7 @@ type memConn struct {
 	from, to *memNode
 	peer     *memConn
 	once     sync.Once
+	closed   chan struct{} // closed when the connection breaks
 }
 
 var errDropped = errors.New("memnet: connection dropped")
@@ -247,7 +248,11 @@ func (c *memConn) Read(p []byte) (int, error) {
 	ch := c.net.resume[c.from.name]
 	c.net.mu.Unlock()
 	if ch != nil {
-		<-ch
+		select {
+		case <-ch:
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
 	}
 	return c.Conn.Read(p)
 }
@@ -275,7 +280,10 @@ func (c *memConn) Close() error {
 // called with the network's lock held, so the bookkeeping happens later.
 func (c *memConn) breakBoth() {
 	for _, x := range []*memConn{c, c.peer} {
-		x.once.Do(func() { x.Conn.Close() })
+		x.once.Do(func() {
+			x.Conn.Close()
+			close(x.closed)
+		})
 	}
 	go func() {
 		c.net.mu.Lock()

@@ -33,7 +33,8 @@ type peer struct {
 	acked     map[string]uint64 // app -> change-ring sequence acknowledged
 	lagging   map[string]bool   // app -> missed changes, waiting for anti-entropy
 	aeWanted  bool
-	ae        map[string]*aeSession
+	ae        map[string]*aeSession // the comparison in flight per app
+	aeAgain   map[string]bool       // another comparison was asked for while one was in flight
 	connected bool
 	lagEWMA   float64 // seconds from send to ack
 
@@ -68,7 +69,7 @@ func newPeer(a *Agent, name, addr string) *peer {
 	return &peer{
 		a: a, name: name, addr: addr, queue: make(chan queued, 4096), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{},
-		lagging: map[string]bool{}, ae: map[string]*aeSession{},
+		lagging: map[string]bool{}, ae: map[string]*aeSession{}, aeAgain: map[string]bool{},
 	}
 }
 
@@ -221,6 +222,7 @@ func (p *peer) session() error {
 		p.conn = nil
 		p.connected = false
 		p.ae = map[string]*aeSession{}
+		p.aeAgain = map[string]bool{}
 		p.mu.Unlock()
 		p.a.metrics.peerUp(p.name, false)
 	}()
@@ -256,6 +258,18 @@ func (p *peer) writeSome(w *bufio.Writer) error {
 	p.mu.Unlock()
 	if startAE {
 		for name, app := range p.a.apps {
+			// One comparison per app at a time: the peer's answers carry
+			// no session id, so a second one would take the first one's
+			// answers for its own and never finish.
+			p.mu.Lock()
+			busy := p.ae[name] != nil
+			if busy {
+				p.aeAgain[name] = true
+			}
+			p.mu.Unlock()
+			if busy {
+				continue
+			}
 			if err := p.startAntiEntropy(w, name, app); err != nil {
 				return err
 			}
@@ -417,7 +431,12 @@ func (p *peer) onKeys(k *Keys) {
 	if k.Remaining == 0 {
 		p.mu.Lock()
 		delete(p.ae, k.App)
+		again := p.aeAgain[k.App]
+		delete(p.aeAgain, k.App)
 		p.mu.Unlock()
+		if again {
+			p.requestAntiEntropy()
+		}
 		p.sendControl(frameBatch, &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID})
 	}
 }
