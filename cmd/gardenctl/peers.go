@@ -48,8 +48,8 @@ func printPeers(w io.Writer, ps agentPeers) error {
 		tw := newTable(w)
 		fmt.Fprintln(tw, "NAME\tADDR\tSTATE\tLAG\tQUEUE\tSENT\tACKED")
 		for _, m := range ps.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%sms\t%d\t%d\t%d\n", m.Name, m.Addr, m.State,
-				strconv.FormatFloat(m.LagMs, 'f', -1, 64), m.QueueDepth, m.Sent, m.Acked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", m.Name, m.Addr, m.State,
+				formatLag(m.LagMs), m.QueueDepth, m.Sent, m.Acked)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -65,4 +65,16 @@ func printPeers(w io.Writer, ps agentPeers) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.Addr, r.At, r.Reason)
 	}
 	return tw.Flush()
+}
+
+// formatLag prints a lag in milliseconds with sensible precision.
+func formatLag(ms float64) string {
+	switch {
+	case ms < 0.01:
+		return "0ms"
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 2, 64) + "ms"
+	default:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	}
 }

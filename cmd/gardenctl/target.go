@@ -44,14 +44,22 @@ func (a *app) segmentPath() (string, error) {
 	return "", usageErrorf("%s", msg)
 }
 
-// segmentFiles lists the files named gardenstate-* in dir, sorted.
+// segmentFiles lists the files named gardenstate-* in dir, sorted, leaving
+// out garden's janitor lock files (<segment>.janitor) and gardend's
+// snapshot temporaries, which live beside segments but are not segments.
 func segmentFiles(dir string) ([]string, error) {
 	names, err := filepath.Glob(filepath.Join(globEscape(dir), segmentPrefix+"*"))
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
-	return names, nil
+	kept := names[:0]
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".janitor") && !strings.Contains(filepath.Base(n), ".tmp") {
+			kept = append(kept, n)
+		}
+	}
+	sort.Strings(kept)
+	return kept, nil
 }
 
 // globEscape quotes the pattern characters of a literal path.

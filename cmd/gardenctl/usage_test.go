@@ -5,6 +5,7 @@ package main
 // help with examples for every command, and shell completion.
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -115,5 +116,20 @@ func TestRun(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"stat", "--segment", filepath.Join(t.TempDir(), "none")}, &out, &errb); code != exitFail || !strings.Contains(errb.String(), "no segment at") {
 		t.Errorf("run stat of a missing segment: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestSegmentsSkipsSidecarFiles: garden's janitor lock file beside a
+// segment is not listed as a broken segment.
+func TestSegmentsSkipsSidecarFiles(t *testing.T) {
+	path := newSegment(t, "shop", nil)
+	if err := os.WriteFile(path+".janitor", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, "segments", "--dir", filepath.Dir(path), "--json")
+	var got []map[string]any
+	decodeJSON(t, r, &got)
+	if len(got) != 1 {
+		t.Fatalf("segments listed %d files, want only the segment: %s", len(got), r.stdout)
 	}
 }
