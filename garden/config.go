@@ -26,7 +26,7 @@ type Config struct {
 	// tmpfs, so the sessions survive any worker but never touch a disk.
 	SegmentPath string
 	// SegmentSize is the size of the segment when this Store creates it.
-	// Default 0: the shm default (64 MiB, about 50,000 sessions of 1 KiB).
+	// Default 0: the shm default (64 MiB, about 40,000 sessions of 1 KiB).
 	// An existing segment keeps its size; a different explicit size is an
 	// error from shm.Open.
 	SegmentSize int64

@@ -16,7 +16,7 @@ import (
 // existing segment, any of them that is set must match the segment or Open
 // fails with ErrLayoutMismatch, and the ones left zero are taken from it.
 type Options struct {
-	// Size of the segment file in bytes. Default 64 MiB: about 50,000
+	// Size of the segment file in bytes. Default 64 MiB: about 40,000
 	// sessions of 1 KiB.
 	Size int64
 	// MaxValue is the largest value accepted. Default 1 MiB. Each stripe
