@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 // testOptions are small enough for quick tests and still have many stripes.
@@ -113,13 +115,7 @@ func TestExpiryAndTouch(t *testing.T) {
 	if s.Touch([]byte("absent"), time.Hour) {
 		t.Fatal("Touch of absent key = true")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Has([]byte("short")) {
-		if time.Now().After(deadline) {
-			t.Fatal("entry did not expire")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the entry to expire", func() bool { return !s.Has([]byte("short")) })
 	if !s.Has([]byte("touched")) || !s.Has([]byte("forever")) {
 		t.Fatal("touched or unexpiring entry gone")
 	}
@@ -269,10 +265,7 @@ func TestAttachPeekRangeExpired(t *testing.T) {
 	if s.Stats().Gets != before {
 		t.Fatal("Peek counted as a read")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Has([]byte("gone")) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the entry to expire", func() bool { return !s.Has([]byte("gone")) })
 	var all, live int
 	for i := range s.Stripes() {
 		s.RangeWith(i, RangeOptions{IncludeExpired: true}, func(Entry) bool { all++; return true })

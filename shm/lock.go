@@ -53,14 +53,14 @@ func (s *Segment) lock(st *stripe) error {
 		}
 	}
 	if st.seq.Load()&1 != 0 {
-		ctr(st, layout.StCorruptions).Add(1)
+		st.ctr(layout.StCorruptions).Add(1)
 		s.repair(st)
 	}
 	return nil
 }
 
 func (s *Segment) lockSlow(st *stripe) error {
-	atomic64(st.ctl, layout.StLockWaits).Add(1)
+	st.ctr(layout.StLockWaits).Add(1)
 	start := time.Now()
 	deadline := start.Add(s.opts.LockTimeout)
 	var lastOwner uint32
@@ -89,20 +89,20 @@ func (s *Segment) lockSlow(st *stripe) error {
 		now := time.Now()
 		if w2 := st.lock.Load(); w2 != 0 && w2&ownerMask == lastOwner && now.Sub(ownerSince) >= futexSlice {
 			if !s.ownerAlive(lastOwner) && st.lock.CompareAndSwap(w2, s.owner|waitBit) {
-				atomic64(st.ctl, layout.StTakeovers).Add(1)
+				st.ctr(layout.StTakeovers).Add(1)
 				s.repair(st)
 				return nil
 			}
 		}
 		if now.After(deadline) {
-			atomic64(st.ctl, layout.StLockTimeouts).Add(1)
+			st.ctr(layout.StLockTimeouts).Add(1)
 			slot := lastOwner >> slotShift & slotMask
 			pid := uint32(0)
 			if slot >= 1 && slot <= s.h.MaxProcs {
 				pid = atomic32(s.mem, s.slotOff(slot)+layout.SlotPID).Load()
 			}
 			return fmt.Errorf("%w: stripe %d held by live process slot %d (pid %d) for over %v",
-				ErrLockTimeout, s.stripeIndex(st), slot, pid, now.Sub(ownerSince).Round(time.Millisecond))
+				ErrLockTimeout, st.no, slot, pid, now.Sub(ownerSince).Round(time.Millisecond))
 		}
 	}
 }
@@ -114,7 +114,7 @@ func (s *Segment) unlock(st *stripe) {
 	for {
 		w := st.lock.Load()
 		if w&ownerMask != s.owner {
-			atomic64(st.ctl, layout.StStaleUnlocks).Add(1)
+			st.ctr(layout.StStaleUnlocks).Add(1)
 			return
 		}
 		if st.lock.CompareAndSwap(w, 0) {
@@ -151,5 +151,3 @@ func (st *stripe) beginWrite() { st.seq.Add(1) }
 
 // endWrite marks it consistent again.
 func (st *stripe) endWrite() { st.seq.Add(1) }
-
-func (s *Segment) stripeIndex(st *stripe) int { return st.no }

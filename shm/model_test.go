@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 func testSeed(t *testing.T) uint64 {
@@ -151,13 +153,7 @@ func TestExpiredEvictedFirst(t *testing.T) {
 		}
 		s.Set(fmt.Appendf(nil, "k%d", i), val, ttl)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Has([]byte("k0")) {
-		if time.Now().After(deadline) {
-			t.Fatal("entries did not expire")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the entries to expire", func() bool { return !s.Has([]byte("k0")) })
 	// Write as much again: there is room for it only if the expired
 	// entries go.
 	for i := range n / 2 {

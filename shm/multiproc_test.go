@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gardenstate/gardenstate/internal/testhooks"
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 func init() {
@@ -254,17 +255,10 @@ func TestProcsListsAttached(t *testing.T) {
 		t.Fatalf("Procs = %+v, want this process and %d", ps, h.Cmd.Process.Pid)
 	}
 	h.Kill()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "the killed process to leave Procs", func() bool {
 		ps, _ = s.Procs()
-		if len(ps) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("killed process still listed: %+v", ps)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(ps) == 1
+	})
 }
 
 // TestRingHoleFromDeadWriter: a writer killed after taking a change

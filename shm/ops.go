@@ -6,6 +6,7 @@ package shm
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -59,7 +60,8 @@ func (s *Segment) readClock() int64 { return s.wall0 + int64(time.Since(s.mono0)
 
 func (s *Segment) stripeOf(hash uint64) *stripe { return &s.stripes[hash&s.stripeMask] }
 
-func ctr(st *stripe, off uint64) interface{ Add(uint64) uint64 } { return atomic64(st.ctl, off) }
+// ctr is one of the stripe's counters (a layout.St* offset).
+func (st *stripe) ctr(off uint64) *atomic.Uint64 { return atomic64(st.ctl, off) }
 
 // Get appends the value of key to dst and returns it, with ok reporting
 // whether key was found (and is neither expired nor deleted). The returned
@@ -146,7 +148,7 @@ func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, boo
 			continue
 		}
 		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
-		if found {
+		if found && peek {
 			r.access = st.access(slot).Load()
 		}
 		if st.seq.Load() != seq {
@@ -162,11 +164,11 @@ func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, boo
 		return out, r, found, nil
 	}
 	if err := s.lock(st); err != nil {
-		ctr(st, layout.StMisses).Add(1)
+		st.ctr(layout.StMisses).Add(1)
 		return dst[:n0], rec{}, false, err
 	}
 	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
-	if found {
+	if found && peek {
 		r.access = st.access(slot).Load()
 	}
 	s.unlock(st)
@@ -190,10 +192,10 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, noVal
 
 func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found bool, now int64) ([]byte, rec, bool) {
 	if !found || r.deleted() {
-		ctr(st, layout.StMisses).Add(1)
+		st.ctr(layout.StMisses).Add(1)
 		return out, r, found
 	}
-	ctr(st, layout.StHits).Add(1)
+	st.ctr(layout.StHits).Add(1)
 	// Record the access for eviction, at most once a second per entry so
 	// that readers do not keep invalidating each other's cache lines. The
 	// slot may have been reused since; then another entry looks recently
@@ -215,11 +217,7 @@ func (s *Segment) Set(key, value []byte, ttl time.Duration) error {
 
 // Put stores value under key and returns the version it was stored with.
 func (s *Segment) Put(key, value []byte, o PutOptions) (Version, error) {
-	var exp int64
-	if o.TTL > 0 {
-		exp = time.Now().Add(o.TTL).UnixNano()
-	}
-	w := writeReq{key: key, value: value, expires: exp, mode: modeSet}
+	w := writeReq{key: key, value: value, ttl: o.TTL, mode: modeSet}
 	if o.IfVersion != nil {
 		w.mode, w.ifVersion = modeCAS, *o.IfVersion
 	}
@@ -278,34 +276,18 @@ func (s *Segment) MergeExpiry(key []byte, v Version, expires time.Time) bool {
 // Touch sets key's expiry to ttl from now (0: never) without rewriting the
 // value. It reports whether the key was present.
 func (s *Segment) Touch(key []byte, ttl time.Duration) bool {
-	if len(key) > layout.MaxKey {
-		return false
-	}
-	h := s.hash(key)
-	st := s.stripeOf(h)
-	if !s.enter(st) {
-		return false
-	}
-	defer st.exit()
-	if s.lock(st) != nil {
-		return false
-	}
-	defer s.unlock(st)
-	now := time.Now().UnixNano()
-	_, r, ok := s.find(st, h, key)
-	if !ok || r.deleted() || r.expired(now) {
-		return false
-	}
-	var exp int64
-	if ttl > 0 {
-		exp = now + int64(ttl)
-	}
+	_, done, err := s.write(&writeReq{key: key, ttl: ttl, mode: modeTouch})
+	return err == nil && done
+}
+
+// setExpires moves a record's deadline in place, without rewriting it, and
+// announces it. Called with st locked.
+func (s *Segment) setExpires(st *stripe, r *rec, key []byte, expires int64, kind ChangeKind) {
 	st.beginWrite()
-	le.PutUint64(st.arena[r.off+layout.RecExpires:], uint64(exp))
-	ctr(st, layout.StTouches).Add(1)
-	s.emit(st, ChangeTouch, key, r.version(), exp)
+	le.PutUint64(st.arena[r.off+layout.RecExpires:], uint64(expires))
+	st.ctr(layout.StTouches).Add(1)
+	s.emit(st, kind, key, r.version(), expires)
 	st.endWrite()
-	return true
 }
 
 type writeMode uint8
@@ -316,11 +298,13 @@ const (
 	modeDelete
 	modeApply
 	modeExtend
+	modeTouch
 )
 
 type writeReq struct {
 	key, value []byte
 	expires    int64
+	ttl        time.Duration // modeSet, modeCAS and modeTouch: expires is now+ttl (0: never)
 	deleted    bool
 	version    Version // set for modeApply
 	ifVersion  Version // for modeCAS, and modeDelete with checkVersion
@@ -350,9 +334,18 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 	defer s.unlock(st)
 	now := time.Now().UnixNano()
 
+	if w.ttl > 0 {
+		w.expires = now + int64(w.ttl)
+	}
 	_, old, found := s.find(st, h, w.key)
 	live := found && !old.expired(now) && !old.deleted()
 	switch w.mode {
+	case modeTouch:
+		if !live {
+			return v, false, nil
+		}
+		s.setExpires(st, &old, w.key, w.expires, ChangeTouch)
+		return old.version(), true, nil
 	case modeCAS:
 		cur := Version{}
 		if live {
@@ -382,11 +375,7 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 				if old.deleted() || old.expires == 0 || (w.expires != 0 && w.expires <= old.expires) {
 					return ov, false, nil
 				}
-				st.beginWrite()
-				le.PutUint64(st.arena[old.off+layout.RecExpires:], uint64(w.expires))
-				ctr(st, layout.StTouches).Add(1)
-				s.emit(st, ChangeTouch|changeRemote, w.key, ov, w.expires)
-				st.endWrite()
+				s.setExpires(st, &old, w.key, w.expires, ChangeTouch|changeRemote)
 				return ov, true, nil
 			}
 		}
@@ -435,12 +424,11 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 		}
 		st.word(slot).Store(word)
 	} else {
-		var ok bool
-		if slot, ok = s.insert(st, h, word); !ok {
+		if slot == s.noSlot() {
 			// The index is full although its count said otherwise: it
 			// is damaged. Rebuild it from the log, which now holds the
 			// new record too, and check the record made it.
-			ctr(st, layout.StCorruptions).Add(1)
+			st.ctr(layout.StCorruptions).Add(1)
 			s.rebuild(st)
 			if _, got, ok := s.find(st, h, w.key); !ok || got.off != off {
 				return v, false, fmt.Errorf("%w: stripe %d: index damaged beyond repair", ErrCorrupt, st.no)
@@ -448,6 +436,7 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 			s.emit(st, ChangeRescan, nil, Version{}, 0)
 			return v, true, nil
 		}
+		st.word(slot).Store(word)
 		atomic32(st.ctl, layout.StCount).Add(1)
 	}
 	liveBytes.Add(size)
@@ -461,9 +450,9 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 	kind := ChangeSet
 	if w.deleted {
 		kind = ChangeDelete
-		ctr(st, layout.StDeletes).Add(1)
+		st.ctr(layout.StDeletes).Add(1)
 	} else {
-		ctr(st, layout.StSets).Add(1)
+		st.ctr(layout.StSets).Add(1)
 	}
 	if w.mode == modeApply {
 		kind |= changeRemote

@@ -79,7 +79,7 @@ func (o *Options) withDefaults() (Options, explicit) {
 		r = *o
 	}
 	ex := explicit{
-		size: r.Size != 0, maxValue: r.MaxValue != 0, stripes: r.Stripes != 0, avg: r.AvgEntrySize != 0,
+		size: r.Size != 0, maxValue: r.MaxValue != 0, stripes: r.Stripes != 0,
 		procs: r.MaxProcs != 0, ring: r.RingSize != 0, app: r.App != "", tomb: r.TombstoneTTL != 0,
 	}
 	if r.Size == 0 {
@@ -115,7 +115,7 @@ func (o *Options) withDefaults() (Options, explicit) {
 	return r, ex
 }
 
-type explicit struct{ size, maxValue, stripes, avg, procs, ring, app, tomb bool }
+type explicit struct{ size, maxValue, stripes, procs, ring, app, tomb bool }
 
 // validate reports the first out-of-range option.
 func (o *Options) validate() error {

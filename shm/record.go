@@ -135,14 +135,16 @@ func wordOff(w uint64) uint64 { return (w&0xffffffff - 1) << 3 }
 func (s *Segment) home(tag uint32) uint64 { return uint64(tag) & s.indexMask }
 
 // find looks key up in st's index. Safe without the lock (the caller then
-// validates with the stripe's sequence counter).
+// validates with the stripe's sequence counter). When key is absent, slot
+// is the free slot where it would go, or noSlot if the index is full (it
+// is damaged: the index is never let fill up).
 func (s *Segment) find(st *stripe, hash uint64, key []byte) (slot uint64, r rec, ok bool) {
 	tag := tagOf(hash)
 	i := s.home(tag)
 	for range s.indexMask + 1 {
 		w := st.word(i).Load()
 		if w == 0 {
-			return 0, r, false
+			return i, r, false
 		}
 		if uint32(w>>32) == tag {
 			if r, ok := readRec(st.arena, wordOff(w)); ok && r.hash == hash && r.keyLen == uint64(len(key)) &&
@@ -152,8 +154,11 @@ func (s *Segment) find(st *stripe, hash uint64, key []byte) (slot uint64, r rec,
 		}
 		i = (i + 1) & s.indexMask
 	}
-	return 0, r, false
+	return s.noSlot(), r, false
 }
+
+// noSlot is find's answer when the index has no free slot.
+func (s *Segment) noSlot() uint64 { return s.indexMask + 1 }
 
 // slotAt finds the index slot that points at the record at off, if any:
 // the record is live exactly when one does.
@@ -166,21 +171,6 @@ func (s *Segment) slotAt(st *stripe, hash, off uint64) (uint64, bool) {
 			return 0, false
 		}
 		if w == want {
-			return i, true
-		}
-		i = (i + 1) & s.indexMask
-	}
-	return 0, false
-}
-
-// insert puts a word for a key known to be absent into the first free slot
-// of its probe sequence. The caller keeps the index below full; ok is false
-// only if the index is full anyway (it is damaged).
-func (s *Segment) insert(st *stripe, hash uint64, w uint64) (slot uint64, ok bool) {
-	i := s.home(tagOf(hash))
-	for range s.indexMask + 1 {
-		if st.word(i).Load() == 0 {
-			st.word(i).Store(w)
 			return i, true
 		}
 		i = (i + 1) & s.indexMask
@@ -223,8 +213,13 @@ func wholeRecord(r *rec, key, val []byte) bool {
 	le.PutUint32(h[16:], r.node)
 	h[20], h[21] = uint8(r.keyLen), r.flags
 	le.PutUint32(h[24:], uint32(r.valLen))
-	c := crc32.Update(0, layout.CRC(), h[:16])
-	c = crc32.Update(c, layout.CRC(), h[16:])
+	c := crc32.Update(0, layout.CRC(), h[:])
 	c = crc32.Update(c, layout.CRC(), key)
 	return crc32.Update(c, layout.CRC(), val) == r.crc
+}
+
+// badBounds reports whether a stripe's log positions cannot be right: the
+// tail past the head, more in use than the arena holds, or unaligned.
+func badBounds(head, tail, arena uint64) bool {
+	return tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0
 }

@@ -24,13 +24,13 @@ func (s *Segment) repair(st *stripe) {
 	}
 	if st.seq.Load()&1 != 0 {
 		s.rebuild(st)
-		ctr(st, layout.StRepairs).Add(1)
+		st.ctr(layout.StRepairs).Add(1)
 		st.seq.Add(1) // consistent again
 	}
 	if p := pending.Load(); p != 0 {
 		// The dead writer reserved this ring record; fill it in so the
 		// ring has no hole.
-		s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(s.stripeIndex(st)))
+		s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(st.no))
 		pending.Store(0)
 	}
 	// The dead writer may have changed the stripe without announcing it:
@@ -46,7 +46,7 @@ func (s *Segment) rebuild(st *stripe) {
 	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
 	head, tail := headW.Load(), tailW.Load()
 	var dropped uint64
-	if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
+	if badBounds(head, tail, arena) {
 		// The log bounds themselves are gone: nothing in it can be
 		// trusted.
 		dropped++
@@ -56,7 +56,7 @@ func (s *Segment) rebuild(st *stripe) {
 	}
 	clear(st.idx)
 	now := time.Now().UnixNano()
-	stripeNo := uint64(s.stripeIndex(st))
+	stripeNo := uint64(st.no)
 	var count, tombs uint32
 	var live uint64
 	pos := tail
@@ -100,10 +100,11 @@ func (s *Segment) rebuild(st *stripe) {
 				dropped++
 				continue
 			}
-			if slot, ok = s.insert(st, r.hash, w); !ok {
+			if slot == s.noSlot() {
 				dropped++
 				continue
 			}
+			st.word(slot).Store(w)
 			count++
 		}
 		st.access(slot).Store(uint64(r.placed))
@@ -119,6 +120,6 @@ func (s *Segment) rebuild(st *stripe) {
 	atomic32(st.ctl, layout.StCount).Store(count)
 	atomic32(st.ctl, layout.StTombstones).Store(tombs)
 	if dropped > 0 {
-		ctr(st, layout.StDropped).Add(dropped)
+		st.ctr(layout.StDropped).Add(dropped)
 	}
 }

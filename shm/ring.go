@@ -71,20 +71,19 @@ func (s *Segment) ringRec(seq uint64) uint64 {
 
 // emit appends a change record. Called with st locked and being written; a
 // writer that dies here leaves StPendingRing for repair to complete.
-func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) uint64 {
+func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) {
 	pending := atomic64(st.ctl, layout.StPendingRing)
 	seq := s.ringHead.Add(1) - 1
 	if testhooks.Shm != nil {
 		testhooks.Shm("reserved")
 	}
 	pending.Store(seq)
-	s.writeRing(seq, kind, key, v, expires, uint16(s.stripeIndex(st)))
+	s.writeRing(seq, kind, key, v, expires, uint16(st.no))
 	pending.Store(0)
 	if s.waiters.Load() != 0 {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
 	}
-	return seq
 }
 
 // WaitChanges blocks until a change with a sequence number of at least seq
@@ -182,10 +181,9 @@ func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, er
 	if from == 0 {
 		from = 1
 	}
-	size := uint64(s.h.RingSize)
 	head := s.ringHead.Load()
-	if head > size && from < head-size {
-		return 0, head - size, fmt.Errorf("%w: asked for %d, oldest kept is %d", ErrGap, from, head-size)
+	if oldest := s.oldest(head); from < oldest {
+		return 0, oldest, fmt.Errorf("%w: asked for %d, oldest kept is %d", ErrGap, from, oldest)
 	}
 	for next = from; next < head && n < len(out); next++ {
 		ok, err := s.readRing(next, &out[n])
@@ -203,18 +201,22 @@ func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, er
 	return n, next, nil
 }
 
+// oldest is the oldest sequence number the ring still holds, given the
+// next one to hand out.
+func (s *Segment) oldest(head uint64) uint64 {
+	if size := uint64(s.h.RingSize); head > size {
+		return head - size
+	}
+	return 1
+}
+
 // readRing copies record seq into c. ok is false if the record is not
 // complete yet; ErrGap if it was overwritten or fails its checksum.
 func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
-	size := uint64(s.h.RingSize)
 	off := s.ringRec(seq)
 	sw := atomic64(s.mem, off+layout.RingSeq)
 	gap := func(why string) (bool, error) {
-		oldest := uint64(1)
-		if h := s.ringHead.Load(); h > size {
-			oldest = h - size
-		}
-		return false, fmt.Errorf("%w: record %d %s (oldest kept is %d)", ErrGap, seq, why, oldest)
+		return false, fmt.Errorf("%w: record %d %s (oldest kept is %d)", ErrGap, seq, why, s.oldest(s.ringHead.Load()))
 	}
 	if cur := sw.Load(); cur != seq {
 		if cur > seq {
@@ -260,9 +262,7 @@ func (s *Segment) abandoned(seq, head uint64) bool {
 			}
 			claimed = true
 			if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
-				if s.lock(st) == nil { // takes over and repairs
-					s.unlock(st)
-				}
+				s.takeOverIfDead(st) // repair completes the record
 				st.exit()
 				return false
 			}

@@ -242,8 +242,6 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 		m.Unmap()
 		return nil, fmt.Errorf("%w: %s: %v", ErrLayoutMismatch, path, err)
 	}
-	o.Size, o.MaxValue, o.Stripes, o.MaxProcs = int64(h.FileSize), int(h.MaxValue), int(h.Stripes), int(h.MaxProcs)
-	o.RingSize, o.App, o.TombstoneTTL, o.NodeID = int(h.RingSize), h.App, time.Duration(h.TombstoneTTL), h.NodeID
 	s := &Segment{
 		path: path, f: f, fd: int(f.Fd()), mem: m, h: h, opts: o,
 		stripeMask: uint64(h.Stripes - 1), indexMask: uint64(h.IndexSlots - 1),

@@ -50,8 +50,8 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 	rebuilt := false
 	for guard := 0; ; guard++ {
 		head, tail := headW.Load(), tailW.Load()
-		if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
-			ctr(st, layout.StCorruptions).Add(1)
+		if badBounds(head, tail, arena) {
+			st.ctr(layout.StCorruptions).Add(1)
 			s.rebuild(st)
 			continue
 		}
@@ -70,10 +70,10 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 			// Cannot happen in a consistent stripe: a record is at most
 			// half an arena, and an empty index has room. The counters
 			// are damaged: recompute them once.
-			ctr(st, layout.StCorruptions).Add(1)
+			st.ctr(layout.StCorruptions).Add(1)
 			s.rebuild(st)
 			if rebuilt {
-				return fmt.Errorf("%w: stripe %d: cannot make room for %d bytes", ErrCorrupt, s.stripeIndex(st), size)
+				return fmt.Errorf("%w: stripe %d: cannot make room for %d bytes", ErrCorrupt, st.no, size)
 			}
 			rebuilt = true
 			continue
@@ -94,7 +94,7 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 	}
 	r, ok := readRec(st.arena, off)
 	if !ok {
-		ctr(st, layout.StCorruptions).Add(1)
+		st.ctr(layout.StCorruptions).Add(1)
 		s.rebuild(st)
 		return
 	}
@@ -138,12 +138,12 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 			testhooks.Shm("relocate-repointed")
 		}
 		tailW.Store(tail + r.size)
-		ctr(st, layout.StRelocations).Add(1)
+		st.ctr(layout.StRelocations).Add(1)
 		return
 	}
-	ctr(st, layout.StEvictions).Add(1)
+	st.ctr(layout.StEvictions).Add(1)
 	if !r.deleted() {
-		ctr(st, layout.StForcedEvictions).Add(1)
+		st.ctr(layout.StForcedEvictions).Add(1)
 	}
 	s.dropLive(st, slot, &r, false)
 	if testhooks.Shm != nil {
@@ -163,7 +163,7 @@ func (s *Segment) dropLive(st *stripe, slot uint64, r *rec, expired bool) {
 		return
 	}
 	if expired {
-		ctr(st, layout.StExpirations).Add(1)
+		st.ctr(layout.StExpirations).Add(1)
 		s.emit(st, ChangeExpire, st.arena[r.keyAt():r.keyAt()+r.keyLen], r.version(), r.expires)
 	}
 }
@@ -183,7 +183,7 @@ func (s *Segment) sweep(st *stripe, now int64, n int) {
 		if !ok {
 			// The index points at no record (the file was damaged): its
 			// counters cannot be trusted either. Rebuild from the log.
-			ctr(st, layout.StCorruptions).Add(1)
+			st.ctr(layout.StCorruptions).Add(1)
 			s.rebuild(st)
 			break
 		}

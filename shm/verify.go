@@ -21,26 +21,35 @@ const snapshotTries = 4
 // taken over (and so repaired) first.
 func (s *Segment) snapshot(i int) (*stripe, error) {
 	st := &s.stripes[i]
-	if !s.enter(st) {
-		return nil, ErrClosed
-	}
-	defer st.exit()
-	if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) {
-		if err := s.lock(st); err != nil {
-			return nil, err
-		}
-		s.unlock(st)
-	}
 	cp := &stripe{
 		no:    i,
 		ctl:   make([]byte, len(st.ctl)),
 		idx:   make([]byte, len(st.idx)),
 		arena: make([]byte, len(st.arena)),
 	}
-	copyAll := func() {
+	err := s.stable(st, func() {
 		copy(cp.ctl, st.ctl)
 		copy(cp.idx, st.idx)
 		copy(cp.arena, st.arena)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cp.lock, cp.seq = atomic32(cp.ctl, layout.StLock), atomic64(cp.ctl, layout.StSeq)
+	return cp, nil
+}
+
+// stable runs read, which reads stripe st, until it has run from start to
+// end between two writes: without the lock while writers allow it
+// (snapshotTries times), else under the lock. A stripe left locked by a
+// dead process is taken over (and repaired) first.
+func (s *Segment) stable(st *stripe, read func()) error {
+	if !s.enter(st) {
+		return ErrClosed
+	}
+	defer st.exit()
+	if err := s.takeOverIfDead(st); err != nil {
+		return err
 	}
 	for range snapshotTries {
 		seq := st.seq.Load()
@@ -48,19 +57,29 @@ func (s *Segment) snapshot(i int) (*stripe, error) {
 			time.Sleep(50 * time.Microsecond)
 			continue
 		}
-		copyAll()
+		read()
 		if st.seq.Load() == seq {
-			cp.lock, cp.seq = atomic32(cp.ctl, layout.StLock), atomic64(cp.ctl, layout.StSeq)
-			return cp, nil
+			return nil
 		}
 	}
 	if err := s.lock(st); err != nil {
-		return nil, err
+		return err
 	}
-	copyAll()
+	read()
 	s.unlock(st)
-	cp.lock, cp.seq = atomic32(cp.ctl, layout.StLock), atomic64(cp.ctl, layout.StSeq)
-	return cp, nil
+	return nil
+}
+
+// takeOverIfDead takes over st's lock if a dead process holds it, which
+// repairs the stripe; the caller has entered st.
+func (s *Segment) takeOverIfDead(st *stripe) error {
+	if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) {
+		if err := s.lock(st); err != nil {
+			return err
+		}
+		s.unlock(st)
+	}
+	return nil
 }
 
 // Verify walks every stripe and reports every inconsistency it finds, each
@@ -101,7 +120,7 @@ func (s *Segment) verifyStripe(i int, st *stripe) (errs []error) {
 	if st.seq.Load()&1 != 0 {
 		bad("sequence counter %d is odd (a write never finished)", st.seq.Load())
 	}
-	if tail > head || head-tail > arena || head%8 != 0 || tail%8 != 0 {
+	if badBounds(head, tail, arena) {
 		bad("log bounds tail=%d head=%d invalid for a %d-byte arena", tail, head, arena)
 		return errs
 	}
@@ -195,37 +214,11 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 		return fmt.Errorf("%w: stripe %d of %d", ErrBadOptions, i, len(s.stripes))
 	}
 	st := &s.stripes[i]
-	if !s.enter(st) {
-		return ErrClosed
-	}
-	if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) {
-		if err := s.lock(st); err != nil {
-			st.exit()
-			return err
-		}
-		s.unlock(st)
-	}
 	now := time.Now().UnixNano()
 	var es []Entry
-	done := false
-	for try := 0; try < snapshotTries && !done; try++ {
-		seq := st.seq.Load()
-		if seq&1 != 0 {
-			time.Sleep(50 * time.Microsecond)
-			continue
-		}
-		es = s.collect(st, o, now, es[:0])
-		done = st.seq.Load() == seq
+	if err := s.stable(st, func() { es = s.collect(st, o, now, es[:0]) }); err != nil {
+		return err
 	}
-	if !done {
-		if err := s.lock(st); err != nil {
-			st.exit()
-			return err
-		}
-		es = s.collect(st, o, now, es[:0])
-		s.unlock(st)
-	}
-	st.exit()
 	for _, e := range es {
 		if !fn(e) {
 			return nil

@@ -297,10 +297,11 @@ func Plan(p Params) (Header, error) {
 	h.RingOff = align(h.SlotsOff+uint64(p.MaxProcs+1)*SlotSize, 4096)
 	h.StripesOff = align(h.RingOff+uint64(p.RingSize)*RingRecSize, 4096)
 	minArena := 2 * RecordSize(MaxKey, int(p.MaxValue))
+	minRoom := minArena + indexBytes(minArena, p.AvgEntry) // per stripe
 	stripes := p.Stripes
 	if stripes == 0 {
 		stripes = 1024
-		for stripes > 1 && perStripe(p, h.StripesOff, stripes) < minArena+indexBytes(minArena, p.AvgEntry) {
+		for stripes > 1 && perStripe(p, h.StripesOff, stripes) < minRoom {
 			stripes /= 2
 		}
 	}
@@ -309,8 +310,8 @@ func Plan(p Params) (Header, error) {
 	}
 	h.Stripes = stripes
 	room := perStripe(p, h.StripesOff, stripes)
-	if room < minArena+indexBytes(minArena, p.AvgEntry) {
-		need := h.StripesOff + uint64(stripes)*(StripeSize+minArena+indexBytes(minArena, p.AvgEntry)) + 4096
+	if room < minRoom {
+		need := h.StripesOff + uint64(stripes)*(StripeSize+minRoom) + 4096
 		return h, fmt.Errorf("%w: %d bytes cannot hold %d stripes of two %d-byte values; need at least %d",
 			ErrTooSmall, p.Size, stripes, p.MaxValue, need)
 	}
