@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gardenstate/gardenstate/internal/childproc"
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -93,13 +94,7 @@ func setCookies(w *httptest.ResponseRecorder) []string { return w.Result().Heade
 // poll calls cond until it returns true, failing the test after d.
 func poll(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, d, what, cond)
 }
 
 type child = childproc.Child

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -68,13 +69,7 @@ func startLoop(t *testing.T, name, ip string, o loopOpts) *loopNode {
 
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, d, what, cond)
 }
 
 func TestLoopbackFarm(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -105,17 +106,11 @@ func converged(nodes []*memNodeT, model lwwModel) string {
 
 func waitConverged(t *testing.T, nodes []*memNodeT, model lwwModel, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		diff := converged(nodes, model)
-		if diff == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not converged after %v: %s", d, diff)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var diff string
+	testwait.For(t, d, "convergence", func() bool {
+		diff = converged(nodes, model)
+		return diff == ""
+	})
 }
 
 // write does a random Set or Delete on a random node and records it.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/replication"
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -173,13 +174,7 @@ func (d *daemon) wait(t *testing.T) int {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, what, cond)
 }
 
 func TestTwoAgentsKillRestartSnapshot(t *testing.T) {

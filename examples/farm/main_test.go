@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 type farmProc struct {
@@ -40,26 +43,25 @@ func (f *farmProc) output() string {
 // first from lines.
 func (f *farmProc) waitLine(t *testing.T, re *regexp.Regexp, from int, d time.Duration) ([]string, int) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	var m []string
+	next := from
+	testwait.For(t, d, fmt.Sprintf("a line matching %v", re), func() bool {
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		for i := from; i < len(f.lines); i++ {
-			if m := re.FindStringSubmatch(f.lines[i]); m != nil {
-				f.mu.Unlock()
-				return m, i + 1
+			if m = re.FindStringSubmatch(f.lines[i]); m != nil {
+				next = i + 1
+				return true
 			}
 		}
-		f.mu.Unlock()
 		select {
 		case <-f.done:
-			t.Fatalf("farm exited; output:\n%s", f.output())
+			t.Fatalf("farm exited; output:\n%s", strings.Join(f.lines, "\n"))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no line matching %v within %v; output:\n%s", re, d, f.output())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
+	return m, next
 }
 
 func startFarm(t *testing.T) *farmProc {
@@ -177,28 +179,22 @@ func TestFarmAlternatingHosts(t *testing.T) {
 		incr([]string{"host1", "host3"}[i%2])
 	}
 	// The restarted agent rejoins; host2 serves again.
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testwait.For(t, time.Minute, "the restarted agent to rejoin", func() bool {
 		resp, err := http.Get(admin["host2"] + "/v1/peers")
-		if err == nil {
-			var p struct{ Members []struct{ State string } }
-			json.NewDecoder(resp.Body).Decode(&p)
-			resp.Body.Close()
-			alive := 0
-			for _, m := range p.Members {
-				if m.State == "alive" {
-					alive++
-				}
-			}
-			if alive == 2 {
-				break
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var p struct{ Members []struct{ State string } }
+		json.NewDecoder(resp.Body).Decode(&p)
+		alive := 0
+		for _, m := range p.Members {
+			if m.State == "alive" {
+				alive++
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted agent did not rejoin; output:\n%s", f.output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return alive == 2
+	})
 	for i := range 300 {
 		incr(hosts[i%3])
 	}

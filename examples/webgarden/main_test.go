@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 // build compiles webgarden into dir.
@@ -55,13 +57,7 @@ func alive(pid int) bool {
 // poll calls cond until it is true, failing after d.
 func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, d, what, cond)
 }
 
 type lockedBuffer struct {

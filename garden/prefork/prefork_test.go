@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
 const roleEnv = "GARDEN_PREFORK_TEST_ROLE"
@@ -200,18 +202,14 @@ func alive(pid int) (bool, int) {
 
 func pollGone(t *testing.T, pids map[int]bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for pid := range pids {
-		for {
-			if ok, _ := alive(pid); !ok {
-				break
+	testwait.For(t, 20*time.Second, fmt.Sprintf("workers %v to exit", pids), func() bool {
+		for pid := range pids {
+			if ok, _ := alive(pid); ok {
+				return false
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("worker %d still running", pid)
-			}
-			time.Sleep(time.Millisecond)
 		}
-	}
+		return true
+	})
 }
 
 func TestWorkersShareAddressAndStop(t *testing.T) {
@@ -288,19 +286,11 @@ func TestRollingReplaceRefusesNothing(t *testing.T) {
 	}
 	f.cmd.Process.Signal(syscall.SIGHUP)
 	pollGone(t, old)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(t, 20*time.Second, "3 new workers to answer", func() bool {
 		mu.Lock()
-		n := len(fresh)
-		mu.Unlock()
-		if n >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d new workers answered, want 3", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(fresh) >= 3
+	})
 	close(stop)
 	wg.Wait()
 	if len(errs) > 0 {

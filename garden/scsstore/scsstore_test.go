@@ -18,6 +18,7 @@ import (
 
 	"github.com/gardenstate/gardenstate/garden"
 	"github.com/gardenstate/gardenstate/garden/scsstore"
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -118,14 +119,8 @@ func TestStoreContract(t *testing.T) {
 	}
 	// Entries expire when scs said.
 	s.Commit("short", []byte("x"), time.Now().Add(30*time.Millisecond))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, found, _ := s.Find("short"); !found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("entry did not expire")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the entry to expire", func() bool {
+		_, found, _ := s.Find("short")
+		return !found
+	})
 }
