@@ -121,7 +121,7 @@ const (
 // withDefaults returns a copy of c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	if c.SegmentPath == "" && c.App != "" {
-		c.SegmentPath = "/dev/shm/gardenstate-" + c.App
+		c.SegmentPath = shm.DefaultPath(c.App)
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = defaultIdleTimeout

@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,12 +68,7 @@ func New(cfg Config) (*Agent, error) {
 		a.apps[name] = &appState{name: name, seg: seg, rescan: make(chan struct{}, 1)}
 		a.meta.Apps = append(a.meta.Apps, appMeta(name, seg))
 	}
-	slices.SortFunc(a.meta.Apps, func(x, y AppMeta) int {
-		if x.Name < y.Name {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(a.meta.Apps, func(x, y AppMeta) int { return strings.Compare(x.Name, y.Name) })
 	a.metrics = newMetrics(a, cfg.Registerer)
 	return a, nil
 }
@@ -84,9 +80,12 @@ func (a *Agent) Start() error {
 	a.started = time.Now()
 	a.tr = a.cfg.Transport
 	if a.tr == nil {
-		tc, err := FarmTLS(a.cfg.Key)
-		if err != nil {
-			return err
+		tc := a.cfg.TLS
+		if tc == nil {
+			var err error
+			if tc, err = FarmTLS(a.cfg.Key); err != nil {
+				return err
+			}
 		}
 		addr := a.cfg.DataAddr
 		if addr == "" {
@@ -237,6 +236,7 @@ func (a *Agent) peerList() []*peer {
 func (a *Agent) tail(app *appState) {
 	buf := make([]shm.Change, 256)
 	lastTouch := map[string]int64{}
+	var scratch []byte
 	var batch *Batch
 	var bytes int
 	flush := func(through uint64) {
@@ -271,7 +271,16 @@ func (a *Agent) tail(app *appState) {
 			if a.cfg.local(c.Key) {
 				continue
 			}
-			e, ok := app.seg.GetEntry(nil, c.Key)
+			// A touch sends no value: read it into scratch, which the
+			// next touch reuses; a set's value goes into the batch.
+			var dst []byte
+			if c.Kind == shm.ChangeTouch {
+				dst = scratch[:0]
+			}
+			e, ok := app.seg.GetEntry(dst, c.Key)
+			if c.Kind == shm.ChangeTouch {
+				scratch = e.Value[:0]
+			}
 			if !ok || e.Version != c.Version {
 				continue // gone since, or a newer change follows
 			}
@@ -294,7 +303,7 @@ func (a *Agent) tail(app *appState) {
 				batch = &Batch{App: app.name}
 			}
 			batch.Entries = append(batch.Entries, w)
-			bytes += len(w.Key) + len(w.Value) + 32
+			bytes += wireSize(&w)
 			if len(batch.Entries) >= a.cfg.BatchEntries || bytes >= a.cfg.BatchBytes {
 				flush(c.Seq)
 			}
@@ -324,9 +333,10 @@ func (a *Agent) tail(app *appState) {
 
 // broadcast queues a batch for every peer that should hold its keys.
 func (a *Agent) broadcast(b *Batch, size int) {
+	_, all := a.cfg.Placement.(AllHosts)
 	for _, p := range a.peerList() {
 		out := b
-		if _, all := a.cfg.Placement.(AllHosts); !all {
+		if !all {
 			out = &Batch{App: b.App, Through: b.Through}
 			for _, e := range b.Entries {
 				if a.cfg.Placement.Holds(p.name, b.App, e.Key) {

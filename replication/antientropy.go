@@ -94,8 +94,6 @@ func toWire(e shm.Entry) WireEntry {
 
 func fromWire(w WireEntry) shm.Entry {
 	e := shm.Entry{Key: w.Key, Value: w.Value, Version: shm.Version{Time: w.Time, Node: w.Node}, Deleted: w.Deleted}
-	if w.Expires != 0 {
-		e.Expires = timeUnixNano(w.Expires)
-	}
+	e.Expires = timeOrZero(w.Expires)
 	return e
 }

@@ -3,6 +3,7 @@
 package replication
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +28,12 @@ type Config struct {
 	Apps map[string]*shm.Segment
 
 	// Transport carries the data streams. Default: TCP on DataAddr with
-	// TLS from the farm key.
+	// TLS.
 	Transport Transport
+	// TLS secures the default transport's streams. Default: FarmTLS, an
+	// identity derived from the farm key; FileTLS takes the operator's
+	// certificates instead.
+	TLS *tls.Config
 	// DataAddr is where the default transport listens: default the gossip
 	// bind address with port 7948 (or port 0 if gossip's port is 0).
 	DataAddr string
@@ -143,8 +148,6 @@ type AllHosts struct{}
 
 // Holds implements Placement.
 func (AllHosts) Holds(string, string, []byte) bool { return true }
-
-func timeUnixNano(ns int64) time.Time { return time.Unix(0, ns) }
 
 // local reports whether key belongs to this host only.
 func (c *Config) local(key []byte) bool {

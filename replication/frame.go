@@ -75,6 +75,9 @@ type WireEntry struct {
 	Touch bool `msgpack:"x,omitempty"`
 }
 
+// wireSize estimates an entry's share of a frame, for cutting batches.
+func wireSize(w *WireEntry) int { return len(w.Key) + len(w.Value) + 32 }
+
 // Batch carries entries to apply. Through is the sender's change-ring
 // sequence that the batch completes (0 for batches that are not part of the
 // change feed, such as anti-entropy repairs).

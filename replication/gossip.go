@@ -12,9 +12,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,7 +112,7 @@ func newGossip(name, cluster string, key []byte, gc GossipConfig, meta NodeMeta,
 // Addr is the gossip address peers join.
 func (g *gossip) Addr() string {
 	n := g.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	return n.Address()
 }
 
 // joinLoop joins the configured peers and keeps re-joining those that are
@@ -126,7 +124,7 @@ func (g *gossip) joinLoop() {
 		var missing []string
 		alive := map[string]bool{}
 		for _, m := range g.ml.Members() {
-			alive[net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))] = true
+			alive[m.Address()] = true
 		}
 		for _, a := range g.join {
 			if !alive[a] && a != g.Addr() {
@@ -176,7 +174,7 @@ func (g *gossip) check(n *memberlist.Node) error {
 		}
 	}
 	if err != nil {
-		g.refuse(n.Name, net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), err.Error())
+		g.refuse(n.Name, n.Address(), err.Error())
 	}
 	return err
 }
@@ -211,7 +209,7 @@ func (g *gossip) update(n *memberlist.Node, alive bool) {
 	}
 	g.mu.Lock()
 	if m, err := decodeMeta(n.Meta); alive && err == nil && compareMeta(g.ours, m) == nil {
-		g.members[n.Name] = Member{Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Meta: m}
+		g.members[n.Name] = Member{Name: n.Name, Addr: n.Address(), Meta: m}
 	} else {
 		delete(g.members, n.Name)
 	}

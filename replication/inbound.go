@@ -54,16 +54,13 @@ func (a *Agent) acceptLoop() {
 func (a *Agent) serve(c net.Conn) error {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReaderSize(c, 64<<10)
+	fr := &frameReader{r: r}
 	w := bufio.NewWriterSize(c, 64<<10)
-	t, b, err := readFrame(r, nil)
+	t, msg, err := fr.next()
 	if err != nil {
 		if isTLSKeyError(err) {
 			a.metrics.refused(Refused{Addr: c.RemoteAddr().String(), Reason: "data stream: farm key differs", At: time.Now()})
 		}
-		return err
-	}
-	msg, err := decodeFrame(t, b)
-	if err != nil {
 		return err
 	}
 	h, ok := msg.(*Hello)
@@ -76,14 +73,10 @@ func (a *Agent) serve(c net.Conn) error {
 		w.Flush()
 		return mm
 	}
-	if err := writeFrame(w, frameHello, &Hello{Node: a.cfg.NodeName, Meta: a.meta}); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
+	if err := a.writeHello(w); err != nil {
 		return err
 	}
 	c.SetDeadline(time.Time{})
-	fr := &frameReader{r: r}
 	for {
 		t, msg, err := fr.next()
 		if errors.Is(err, ErrFrame) {
@@ -112,6 +105,15 @@ func (a *Agent) serve(c net.Conn) error {
 			}
 		}
 	}
+}
+
+// writeHello sends this agent's Hello, which opens every stream in both
+// directions.
+func (a *Agent) writeHello(w *bufio.Writer) error {
+	if err := writeFrame(w, frameHello, &Hello{Node: a.cfg.NodeName, Meta: a.meta}); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // answerDigest sends our keys of every bucket whose digest differs.
@@ -146,25 +148,47 @@ func (a *Agent) answerDigest(w *bufio.Writer, d *Digest) error {
 // most BatchBytes.
 func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
 	app := a.apps[f.App]
-	out := &Entries{App: f.App}
-	size := 0
-	if app != nil {
-		for _, k := range f.Keys {
-			e, ok := app.seg.GetEntry(nil, k)
-			if !ok || a.cfg.local(k) {
-				continue
-			}
-			if size > 0 && size+len(e.Value) > a.cfg.BatchBytes {
-				if err := writeFrame(w, frameEntries, out); err != nil {
-					return err
-				}
-				out, size = &Entries{App: f.App}, 0
-			}
-			out.Entries = append(out.Entries, toWire(e))
-			size += len(k) + len(e.Value) + 32
-		}
+	sent := false
+	err := a.entriesFor(app, f.Keys, func(es []WireEntry) error {
+		sent = true
+		return writeFrame(w, frameEntries, &Entries{App: f.App, Entries: es})
+	})
+	if err != nil || sent {
+		return err
 	}
-	return writeFrame(w, frameEntries, out)
+	return writeFrame(w, frameEntries, &Entries{App: f.App}) // nothing found: say so
+}
+
+// entriesFor reads the entries of keys that app holds (leaving out
+// host-local keys) and hands them to emit in runs of at most BatchBytes.
+func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func([]WireEntry) error) error {
+	if app == nil {
+		return nil
+	}
+	var batch []WireEntry
+	size := 0
+	for _, k := range keys {
+		if a.cfg.local(k) {
+			continue
+		}
+		e, ok := app.seg.GetEntry(nil, k)
+		if !ok {
+			continue
+		}
+		w := toWire(e)
+		if len(batch) > 0 && size+wireSize(&w) > a.cfg.BatchBytes {
+			if err := emit(batch); err != nil {
+				return err
+			}
+			batch, size = nil, 0
+		}
+		batch = append(batch, w)
+		size += wireSize(&w)
+	}
+	if len(batch) > 0 {
+		return emit(batch)
+	}
+	return nil
 }
 
 func isTLSKeyError(err error) bool {

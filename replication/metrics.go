@@ -5,6 +5,7 @@ package replication
 
 import (
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,25 +33,20 @@ type metrics struct {
 }
 
 func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
-	ns := "gardenstate"
+	const ns = "gardenstate"
+	counter := func(subsystem, name, help, label string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: subsystem, Name: name, Help: help}, []string{label})
+	}
 	m := &metrics{
 		log: a.log, reg: reg,
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
-			Name: "sent_entries_total", Help: "Entries sent to a peer."}, []string{"peer"}),
-		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
-			Name: "applied_entries_total", Help: "Entries from peers that changed the local segment."}, []string{"app"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
-			Name: "dropped_batches_total", Help: "Batches not queued because a peer fell behind (anti-entropy repairs it)."}, []string{"peer"}),
-		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
-			Name: "feed_gaps_total", Help: "Times the change ring overtook the agent (a rescan followed)."}, []string{"app"}),
-		aeRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "antientropy",
-			Name: "runs_total", Help: "Anti-entropy comparisons started with a peer."}, []string{"peer"}),
-		aeSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "antientropy",
-			Name: "sent_entries_total", Help: "Entries anti-entropy found the peer missing."}, []string{"peer"}),
-		aeFetched: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "antientropy",
-			Name: "fetched_entries_total", Help: "Entries anti-entropy found missing here."}, []string{"peer"}),
-		refusedCnt: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "replication",
-			Name: "refused_peers_total", Help: "Peers refused for a configuration mismatch."}, []string{"reason"}),
+		sent:       counter("replication", "sent_entries_total", "Entries sent to a peer.", "peer"),
+		applied:    counter("replication", "applied_entries_total", "Entries from peers that changed the local segment.", "app"),
+		dropped:    counter("replication", "dropped_batches_total", "Batches not queued because a peer fell behind (anti-entropy repairs it).", "peer"),
+		gaps:       counter("replication", "feed_gaps_total", "Times the change ring overtook the agent (a rescan followed).", "app"),
+		aeRuns:     counter("antientropy", "runs_total", "Anti-entropy comparisons started with a peer.", "peer"),
+		aeSent:     counter("antientropy", "sent_entries_total", "Entries anti-entropy found the peer missing.", "peer"),
+		aeFetched:  counter("antientropy", "fetched_entries_total", "Entries anti-entropy found missing here.", "peer"),
+		refusedCnt: counter("replication", "refused_peers_total", "Peers refused for a configuration mismatch.", "reason"),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: "replication",
 			Name: "peer_connected", Help: "1 while the data stream to a peer is up."}, []string{"peer"}),
 		ackLag: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: "replication",
@@ -85,13 +81,7 @@ func (m *metrics) peerUp(peer string, up bool) {
 // refused records a refusal seen on a data stream or in gossip, and logs
 // it the first time.
 func (m *metrics) refused(r Refused) {
-	field := r.Reason
-	for i, c := range field {
-		if c == ':' {
-			field = field[:i]
-			break
-		}
-	}
+	field, _, _ := strings.Cut(r.Reason, ":")
 	m.refusedCnt.WithLabelValues(field).Inc()
 	m.mu.Lock()
 	for i, x := range m.refusedLog {
@@ -112,36 +102,40 @@ func (m *metrics) refused(r Refused) {
 // segmentCollector exports every app's segment counters.
 type segmentCollector struct{ a *Agent }
 
-func segMetric(name, help string, counter bool) *prometheus.Desc {
-	suffix := ""
-	if counter {
-		suffix = "_total"
-	}
-	return prometheus.NewDesc("gardenstate_segment_"+name+suffix, help, []string{"app"}, nil)
+// segMetric is one exported segment figure: a counter (named *_total)
+// or a gauge.
+type segMetric struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	get  func(s segStats) float64
 }
 
-var segMetrics = []struct {
-	desc    *prometheus.Desc
-	counter bool
-	get     func(s segStats) float64
-}{
-	{segMetric("gets", "Reads.", true), true, func(s segStats) float64 { return float64(s.Gets) }},
-	{segMetric("hits", "Reads that found the key.", true), true, func(s segStats) float64 { return float64(s.Hits) }},
-	{segMetric("misses", "Reads that did not.", true), true, func(s segStats) float64 { return float64(s.Misses) }},
-	{segMetric("sets", "Stores.", true), true, func(s segStats) float64 { return float64(s.Sets) }},
-	{segMetric("deletes", "Deletes.", true), true, func(s segStats) float64 { return float64(s.Deletes) }},
-	{segMetric("expirations", "Entries dropped at their deadline.", true), true, func(s segStats) float64 { return float64(s.Expirations) }},
-	{segMetric("evictions", "Entries dropped to make room.", true), true, func(s segStats) float64 { return float64(s.Evictions) }},
-	{segMetric("forced_evictions", "Live entries dropped to make room: the segment is too small.", true), true, func(s segStats) float64 { return float64(s.ForcedEvictions) }},
-	{segMetric("lock_waits", "Stripe locks that had to wait.", true), true, func(s segStats) float64 { return float64(s.LockWaits) }},
-	{segMetric("lock_timeouts", "Stripe lock waits that gave up.", true), true, func(s segStats) float64 { return float64(s.LockTimeouts) }},
-	{segMetric("takeovers", "Stripe locks taken over from dead processes.", true), true, func(s segStats) float64 { return float64(s.Takeovers) }},
-	{segMetric("repairs", "Stripes rebuilt after a takeover.", true), true, func(s segStats) float64 { return float64(s.Repairs) }},
-	{segMetric("entries", "Entries, tombstones included.", false), false, func(s segStats) float64 { return float64(s.Entries) }},
-	{segMetric("bytes_live", "Bytes of live entries.", false), false, func(s segStats) float64 { return float64(s.BytesLive) }},
-	{segMetric("bytes_free", "Free arena bytes.", false), false, func(s segStats) float64 { return float64(s.BytesFree) }},
-	{segMetric("last_seq", "Newest change-ring sequence.", false), false, func(s segStats) float64 { return float64(s.last) }},
-	{segMetric("acked_seq", "Change-ring sequence acknowledged by the peers.", false), false, func(s segStats) float64 { return float64(s.acked) }},
+func counterOf(name, help string, get func(segStats) float64) segMetric {
+	return segMetric{prometheus.NewDesc("gardenstate_segment_"+name+"_total", help, []string{"app"}, nil), prometheus.CounterValue, get}
+}
+
+func gaugeOf(name, help string, get func(segStats) float64) segMetric {
+	return segMetric{prometheus.NewDesc("gardenstate_segment_"+name, help, []string{"app"}, nil), prometheus.GaugeValue, get}
+}
+
+var segMetrics = []segMetric{
+	counterOf("gets", "Reads.", func(s segStats) float64 { return float64(s.Gets) }),
+	counterOf("hits", "Reads that found the key.", func(s segStats) float64 { return float64(s.Hits) }),
+	counterOf("misses", "Reads that did not.", func(s segStats) float64 { return float64(s.Misses) }),
+	counterOf("sets", "Stores.", func(s segStats) float64 { return float64(s.Sets) }),
+	counterOf("deletes", "Deletes.", func(s segStats) float64 { return float64(s.Deletes) }),
+	counterOf("expirations", "Entries dropped at their deadline.", func(s segStats) float64 { return float64(s.Expirations) }),
+	counterOf("evictions", "Entries dropped to make room.", func(s segStats) float64 { return float64(s.Evictions) }),
+	counterOf("forced_evictions", "Live entries dropped to make room: the segment is too small.", func(s segStats) float64 { return float64(s.ForcedEvictions) }),
+	counterOf("lock_waits", "Stripe locks that had to wait.", func(s segStats) float64 { return float64(s.LockWaits) }),
+	counterOf("lock_timeouts", "Stripe lock waits that gave up.", func(s segStats) float64 { return float64(s.LockTimeouts) }),
+	counterOf("takeovers", "Stripe locks taken over from dead processes.", func(s segStats) float64 { return float64(s.Takeovers) }),
+	counterOf("repairs", "Stripes rebuilt after a takeover.", func(s segStats) float64 { return float64(s.Repairs) }),
+	gaugeOf("entries", "Entries, tombstones included.", func(s segStats) float64 { return float64(s.Entries) }),
+	gaugeOf("bytes_live", "Bytes of live entries.", func(s segStats) float64 { return float64(s.BytesLive) }),
+	gaugeOf("bytes_free", "Free arena bytes.", func(s segStats) float64 { return float64(s.BytesFree) }),
+	gaugeOf("last_seq", "Newest change-ring sequence.", func(s segStats) float64 { return float64(s.last) }),
+	gaugeOf("acked_seq", "Change-ring sequence acknowledged by the peers.", func(s segStats) float64 { return float64(s.acked) }),
 }
 
 func (c *segmentCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -154,11 +148,7 @@ func (c *segmentCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, app := range c.a.apps {
 		s := segStats{Stats: app.seg.Stats(), last: app.seg.LastSeq(), acked: app.seg.Acked()}
 		for _, m := range segMetrics {
-			t := prometheus.GaugeValue
-			if m.counter {
-				t = prometheus.CounterValue
-			}
-			ch <- prometheus.MustNewConstMetric(m.desc, t, m.get(s), name)
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.get(s), name)
 		}
 	}
 }

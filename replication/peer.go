@@ -162,9 +162,6 @@ func (p *peer) run() {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
-		if err == nil {
-			backoff = 50 * time.Millisecond
-		}
 	}
 }
 
@@ -179,20 +176,13 @@ func (p *peer) session() error {
 	defer conn.Close()
 	w := bufio.NewWriterSize(conn, 64<<10)
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := writeFrame(w, frameHello, &Hello{Node: p.a.cfg.NodeName, Meta: p.a.meta}); err != nil {
+	if err := p.a.writeHello(w); err != nil {
 		return err
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	r := bufio.NewReaderSize(conn, 64<<10)
-	t, b, err := readFrame(r, nil)
+	fr := &frameReader{r: bufio.NewReaderSize(conn, 64<<10)}
+	t, msg, err := fr.next()
 	if err != nil {
 		return fmt.Errorf("handshake with %s: %w", p.name, err)
-	}
-	msg, err := decodeFrame(t, b)
-	if err != nil {
-		return err
 	}
 	switch m := msg.(type) {
 	case *Refuse:
@@ -228,7 +218,7 @@ func (p *peer) session() error {
 	}()
 
 	readErr := make(chan error, 1)
-	go func() { readErr <- p.readLoop(r) }()
+	go func() { readErr <- p.readLoop(fr) }()
 	for {
 		if err := p.writeSome(w); err != nil {
 			return err
@@ -351,8 +341,7 @@ func (p *peer) startAntiEntropy(w *bufio.Writer, name string, app *appState) err
 }
 
 // readLoop handles what the peer sends back on our stream.
-func (p *peer) readLoop(r *bufio.Reader) error {
-	fr := &frameReader{r: r}
+func (p *peer) readLoop(fr *frameReader) error {
 	for {
 		t, msg, err := fr.next()
 		if err != nil {
@@ -376,20 +365,22 @@ func (p *peer) readLoop(r *bufio.Reader) error {
 func (p *peer) onAck(id uint64) {
 	p.mu.Lock()
 	sb, ok := p.inflight[id]
+	if !ok {
+		p.mu.Unlock()
+		return // not a batch this connection sent and tracks
+	}
 	delete(p.inflight, id)
-	if ok && sb.through > p.acked[sb.app] {
+	if sb.through > p.acked[sb.app] {
 		p.acked[sb.app] = sb.through
 	}
-	if ok && sb.n < 0 {
+	if sb.n < 0 {
 		p.lagging[sb.app] = false // the anti-entropy repair is complete
 	}
 	lag := time.Since(sb.at).Seconds()
 	p.lagEWMA = 0.9*p.lagEWMA + 0.1*lag
 	p.mu.Unlock()
-	if ok {
-		p.ackedCount.Add(uint64(max(sb.n, 0)))
-		p.a.metrics.ackLag.Observe(lag)
-	}
+	p.ackedCount.Add(uint64(max(sb.n, 0)))
+	p.a.metrics.ackLag.Observe(lag)
 }
 
 // onKeys compares one bucket with ours: sends what we hold newer and
@@ -409,23 +400,10 @@ func (p *peer) onKeys(k *Keys) {
 			p.sendControl(frameFetch, &Fetch{App: k.App, Keys: fetch})
 			p.a.metrics.aeFetched.WithLabelValues(p.name).Add(float64(len(fetch)))
 		}
-		var batch []WireEntry
-		size := 0
-		for _, key := range send {
-			e, ok := app.seg.GetEntry(nil, key)
-			if !ok {
-				continue
-			}
-			batch = append(batch, toWire(e))
-			size += len(key) + len(e.Value) + 32
-			if size >= p.a.cfg.BatchBytes {
-				p.sendControl(frameBatch, &Batch{App: k.App, Entries: batch})
-				batch, size = nil, 0
-			}
-		}
-		if len(batch) > 0 {
-			p.sendControl(frameBatch, &Batch{App: k.App, Entries: batch})
-		}
+		p.a.entriesFor(app, send, func(es []WireEntry) error {
+			p.sendControl(frameBatch, &Batch{App: k.App, Entries: es})
+			return nil
+		})
 		p.a.metrics.aeSent.WithLabelValues(p.name).Add(float64(len(send)))
 	}
 	if k.Remaining == 0 {

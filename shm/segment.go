@@ -352,6 +352,11 @@ func (s *Segment) Close() error {
 	return err
 }
 
+// DefaultPath is where an application's segment lives unless configured
+// otherwise: every process of the host (garden workers, gardend, gardenctl)
+// must agree on it.
+func DefaultPath(app string) string { return "/dev/shm/gardenstate-" + app }
+
 // Path returns the segment's file name.
 func (s *Segment) Path() string { return s.path }
 

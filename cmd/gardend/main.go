@@ -64,7 +64,7 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer, sigs 
 	for _, app := range o.apps {
 		path := o.segment
 		if path == "" {
-			path = "/dev/shm/gardenstate-" + app
+			path = shm.DefaultPath(app)
 		}
 		seg, err := shm.Open(path, &shm.Options{App: app, Size: o.segmentSize})
 		if err != nil {
@@ -93,14 +93,9 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer, sigs 
 		DataAddr: o.data, Logger: log,
 	}
 	if o.tlsCert != "" {
-		tc, err := replication.FileTLS(o.tlsCert, o.tlsKey, o.tlsCA)
-		if err != nil {
+		if cfg.TLS, err = replication.FileTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
 			return fail("cannot start: TLS", "err", err)
 		}
-		if cfg.DataAddr == "" {
-			cfg.DataAddr = net.JoinHostPort(host, "7948")
-		}
-		cfg.Transport = &replication.TCPTransport{Addr: cfg.DataAddr, TLS: tc}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

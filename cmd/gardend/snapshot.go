@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +43,8 @@ func writeSnapshot(path, app string, seg *shm.Segment) (uint64, error) {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	w, err := dumpfile.NewWriter(f, dumpfile.Header{Format: dumpfile.FormatVersion, App: app, Source: seg.Path(), Node: seg.NodeID(), Dumped: time.Now()})
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w, err := dumpfile.NewWriter(bw, dumpfile.Header{App: app, Source: seg.Path(), Node: seg.NodeID(), Dumped: time.Now()})
 	if err != nil {
 		return 0, err
 	}
@@ -57,6 +59,9 @@ func writeSnapshot(path, app string, seg *shm.Segment) (uint64, error) {
 		}
 	}
 	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
 		return 0, err
 	}
 	if err := f.Sync(); err != nil {
@@ -80,7 +85,7 @@ func restoreSnapshot(path, app string, seg *shm.Segment, log *slog.Logger) error
 		return err
 	}
 	defer f.Close()
-	r, err := dumpfile.NewReader(f)
+	r, err := dumpfile.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
