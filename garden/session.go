@@ -164,24 +164,25 @@ type pooledEncoder struct {
 // nothing. Setting a key to the value it already has is not a change.
 func (s *Session) Set(key string, v any) error {
 	e := encPool.Get().(*pooledEncoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 {
+			encPool.Put(e)
+		}
+	}()
 	e.buf.Reset()
-	err := e.enc.Encode(v)
-	raw := bytes.Clone(e.buf.Bytes())
-	if e.buf.Cap() <= 64<<10 {
-		encPool.Put(e)
-	}
-	if err != nil {
+	if err := e.enc.Encode(v); err != nil {
 		return fmt.Errorf("garden: Set %q: %w", key, err)
 	}
-	err = s.use()
+	err := s.use()
 	defer s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if old, ok := s.lookup(key); ok && bytes.Equal(old, raw) {
+	// Only a changed value is copied out of the pooled buffer.
+	if old, ok := s.lookup(key); ok && bytes.Equal(old, e.buf.Bytes()) {
 		return nil
 	}
-	s.change(change{k: key, raw: raw})
+	s.change(change{k: key, raw: bytes.Clone(e.buf.Bytes())})
 	return nil
 }
 

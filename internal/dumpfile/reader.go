@@ -16,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
+	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -211,7 +212,7 @@ func decodeHeader(body []byte) (Header, error) {
 				h.Dumped = time.Unix(0, v)
 			}
 		default:
-			if err := skip(d, rd, 0); err != nil {
+			if err := skipValue(d, body[len(body)-rd.Len():]); err != nil {
 				return h, fmt.Errorf("%s: %v", key, err)
 			}
 		}
@@ -301,7 +302,7 @@ func decodeEnd(body []byte) (uint64, error) {
 			return 0, err
 		}
 		if key != "entries" {
-			if err := skip(d, rd, 0); err != nil {
+			if err := skipValue(d, body[len(body)-rd.Len():]); err != nil {
 				return 0, fmt.Errorf("%s: %v", key, err)
 			}
 			continue
@@ -374,41 +375,11 @@ func bin(d *msgpack.Decoder, rd *bytes.Reader, what string) ([]byte, error) {
 	return b, nil
 }
 
-// skip passes over one value of any type, nested at most maxSkipDepth deep.
-func skip(d *msgpack.Decoder, rd *bytes.Reader, depth int) error {
-	if depth > maxSkipDepth {
-		return fmt.Errorf("nested more than %d deep", maxSkipDepth)
-	}
-	c, err := d.PeekCode()
-	if err != nil {
+// skipValue passes over the value at the start of rest, the decoder's
+// remaining input, after checking its declared lengths and nesting.
+func skipValue(d *msgpack.Decoder, rest []byte) error {
+	if err := msgpackcheck.Check(rest, maxSkipDepth); err != nil {
 		return err
-	}
-	switch {
-	case isArray(c):
-		n, err := d.DecodeArrayLen()
-		if err != nil {
-			return err
-		}
-		if n > rd.Len() {
-			return fmt.Errorf("an array of %d elements in %d bytes", n, rd.Len())
-		}
-		for range n {
-			if err := skip(d, rd, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	case isMap(c):
-		n, err := mapLen(d, rd)
-		if err != nil {
-			return err
-		}
-		for range 2 * n {
-			if err := skip(d, rd, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 	return d.Skip()
 }
