@@ -19,6 +19,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
 )
 
 // kv is one application key and its raw msgpack value. Both usually
@@ -214,104 +216,12 @@ func readInt(b []byte) (int64, []byte, error) {
 	return v, b[1+size:], nil
 }
 
-// skip returns the length of the msgpack value at the start of b. It
-// walks nested arrays and maps with a counter rather than recursion, so
-// no input can exhaust the stack.
+// skip returns the length of the msgpack value at the start of b, at any
+// depth (msgpackcheck.Len walks with a counter, not recursion).
 func skip(b []byte) (int, error) {
-	pos := 0
-	pending := uint64(1) // values still to skip
-	for pending > 0 {
-		if pos >= len(b) || pending > uint64(len(b)-pos) {
-			return 0, errRecord
-		}
-		pending--
-		c := b[pos]
-		rest := b[pos+1:]
-		var head, body uint64 // bytes of the header after c, bytes of payload
-		var items uint64      // nested values
-		switch {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		case c&0xf0 == 0x80:
-			items = 2 * uint64(c&0x0f)
-		case c&0xf0 == 0x90:
-			items = uint64(c & 0x0f)
-		case c&0xe0 == 0xa0:
-			body = uint64(c & 0x1f)
-		default:
-			var ok bool
-			head, body, items, ok = sized(c, rest)
-			if !ok {
-				return 0, errRecord
-			}
-		}
-		end := uint64(pos) + 1 + head + body
-		if end > uint64(len(b)) {
-			return 0, errRecord
-		}
-		pos = int(end)
-		pending += items
+	n, err := msgpackcheck.Len(b)
+	if err != nil {
+		return 0, errRecord
 	}
-	return pos, nil
-}
-
-// sized decodes the header of a value whose first byte c is not a fix
-// type: head is how many header bytes follow c, body the payload size and
-// items the nested values.
-func sized(c byte, rest []byte) (head, body, items uint64, ok bool) {
-	be := func(n int) (uint64, bool) {
-		if len(rest) < n {
-			return 0, false
-		}
-		switch n {
-		case 1:
-			return uint64(rest[0]), true
-		case 2:
-			return uint64(binary.BigEndian.Uint16(rest)), true
-		}
-		return uint64(binary.BigEndian.Uint32(rest)), true
-	}
-	var l uint64
-	switch c {
-	case 0xcc, 0xd0:
-		return 0, 1, 0, true
-	case 0xcd, 0xd1:
-		return 0, 2, 0, true
-	case 0xca, 0xce, 0xd2:
-		return 0, 4, 0, true
-	case 0xcb, 0xcf, 0xd3:
-		return 0, 8, 0, true
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte and 1, 2, 4, 8 or 16 bytes
-		return 0, 1 + 1<<(c-0xd4), 0, true
-	case 0xc4, 0xd9: // bin8, str8
-		l, ok = be(1)
-		return 1, l, 0, ok
-	case 0xc5, 0xda:
-		l, ok = be(2)
-		return 2, l, 0, ok
-	case 0xc6, 0xdb:
-		l, ok = be(4)
-		return 4, l, 0, ok
-	case 0xc7: // ext8: length, type, data
-		l, ok = be(1)
-		return 1, 1 + l, 0, ok
-	case 0xc8:
-		l, ok = be(2)
-		return 2, 1 + l, 0, ok
-	case 0xc9:
-		l, ok = be(4)
-		return 4, 1 + l, 0, ok
-	case 0xdc:
-		l, ok = be(2)
-		return 2, 0, l, ok
-	case 0xdd:
-		l, ok = be(4)
-		return 4, 0, l, ok
-	case 0xde:
-		l, ok = be(2)
-		return 2, 0, 2 * l, ok
-	case 0xdf:
-		l, ok = be(4)
-		return 4, 0, 2 * l, ok
-	}
-	return 0, 0, 0, false // 0xc1 is never used
+	return n, nil
 }

@@ -12,7 +12,7 @@ import (
 	"fmt"
 )
 
-// ErrMalformed is wrapped by every error Check returns.
+// ErrMalformed is wrapped by every error Check and Len return.
 var ErrMalformed = errors.New("malformed msgpack")
 
 // Check walks one msgpack object at the start of b without recursion and
@@ -34,98 +34,127 @@ func Check(b []byte, maxDepth int) error {
 		if pos >= len(b) {
 			return bad(pos, "input ends inside an object")
 		}
-		c := b[pos]
-		pos++
-		rest := uint64(len(b) - pos)
-		var skip uint64  // bytes of payload that follow
-		var items uint64 // items of a container that follow
-		var sizeLen int  // width of an explicit length field
-		var extra uint64 // fixed bytes after the length (ext type)
-		var perEntry uint64 = 1
-		container := false
-		switch {
-		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
-		case c >= 0x80 && c <= 0x8f:
-			items, perEntry, container = uint64(c&0x0f), 2, true
-		case c >= 0x90 && c <= 0x9f:
-			items, container = uint64(c&0x0f), true
-		case c >= 0xa0 && c <= 0xbf:
-			skip = uint64(c & 0x1f)
-		case c == 0xc1:
-			return bad(pos-1, "type byte 0xc1 is never used")
-		case c == 0xc4 || c == 0xd9:
-			sizeLen = 1
-		case c == 0xc5 || c == 0xda:
-			sizeLen = 2
-		case c == 0xc6 || c == 0xdb:
-			sizeLen = 4
-		case c == 0xc7:
-			sizeLen, extra = 1, 1
-		case c == 0xc8:
-			sizeLen, extra = 2, 1
-		case c == 0xc9:
-			sizeLen, extra = 4, 1
-		case c == 0xca:
-			skip = 4
-		case c == 0xcb:
-			skip = 8
-		case c == 0xcc || c == 0xd0:
-			skip = 1
-		case c == 0xcd || c == 0xd1:
-			skip = 2
-		case c == 0xce || c == 0xd2:
-			skip = 4
-		case c == 0xcf || c == 0xd3:
-			skip = 8
-		case c >= 0xd4 && c <= 0xd8:
-			skip = 1 + 1<<(c-0xd4)
-		case c == 0xdc:
-			sizeLen, container = 2, true
-		case c == 0xdd:
-			sizeLen, container = 4, true
-		case c == 0xde:
-			sizeLen, container, perEntry = 2, true, 2
-		case c == 0xdf:
-			sizeLen, container, perEntry = 4, true, 2
+		head, body, items, ok := header(b[pos], b[pos+1:])
+		if !ok {
+			if b[pos] == 0xc1 {
+				return bad(pos, "type byte 0xc1 is never used")
+			}
+			return bad(pos+1, "length field cut short")
 		}
-		if sizeLen > 0 {
-			if rest < uint64(sizeLen) {
-				return bad(pos, "length field cut short")
-			}
-			var n uint64
-			switch sizeLen {
-			case 1:
-				n = uint64(b[pos])
-			case 2:
-				n = uint64(binary.BigEndian.Uint16(b[pos:]))
-			case 4:
-				n = uint64(binary.BigEndian.Uint32(b[pos:]))
-			}
-			pos += sizeLen
-			rest -= uint64(sizeLen)
-			if container {
-				items = n
-			} else {
-				skip = n + extra
-			}
+		start := pos + 1 + int(head)
+		if rest := uint64(len(b) - start); body > rest {
+			return bad(start, "declares %d bytes, %d follow", body, rest)
 		}
-		if container {
+		pos = start + int(body)
+		if items > 0 {
 			// Every item takes at least one byte.
-			if items*perEntry > rest {
-				return bad(pos, "container declares %d items, %d bytes follow", items*perEntry, rest)
+			if rest := uint64(len(b) - pos); items > rest {
+				return bad(pos, "container declares %d items, %d bytes follow", items, rest)
 			}
-			if items > 0 {
-				if len(stack) > maxDepth {
-					return bad(pos, "nested deeper than %d", maxDepth)
-				}
-				stack = append(stack, items*perEntry)
+			if len(stack) > maxDepth {
+				return bad(pos, "nested deeper than %d", maxDepth)
 			}
-			continue
+			stack = append(stack, items)
 		}
-		if skip > rest {
-			return bad(pos, "declares %d bytes, %d follow", skip, rest)
-		}
-		pos += int(skip)
 	}
 	return nil
+}
+
+// Len returns the length of the msgpack value at the start of b, checking
+// every declared length against the input as Check does. It walks nested
+// containers with a counter rather than a stack, so it accepts any depth
+// in constant memory.
+func Len(b []byte) (int, error) {
+	pos := 0
+	pending := uint64(1) // values still to pass
+	for pending > 0 {
+		if pos >= len(b) || pending > uint64(len(b)-pos) {
+			return 0, fmt.Errorf("%w: %d values declared past the end of %d bytes", ErrMalformed, pending, len(b))
+		}
+		pending--
+		head, body, items, ok := header(b[pos], b[pos+1:])
+		if !ok {
+			return 0, fmt.Errorf("%w at byte %d: bad type byte or length field", ErrMalformed, pos)
+		}
+		end := uint64(pos) + 1 + head + body
+		if end > uint64(len(b)) {
+			return 0, fmt.Errorf("%w at byte %d: declares %d bytes past the end", ErrMalformed, pos, end-uint64(len(b)))
+		}
+		pos = int(end)
+		pending += items
+	}
+	return pos, nil
+}
+
+// header decodes what the type byte c and the bytes after it (rest) say of
+// a value: head is how many header bytes follow c, body the payload size,
+// items the nested values (a map's keys and values both count). ok is
+// false for the unused byte 0xc1 and for a length field cut short.
+func header(c byte, rest []byte) (head, body, items uint64, ok bool) {
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return 0, 0, 0, true
+	case c&0xf0 == 0x80: // fixmap
+		return 0, 0, 2 * uint64(c&0x0f), true
+	case c&0xf0 == 0x90: // fixarray
+		return 0, 0, uint64(c & 0x0f), true
+	case c&0xe0 == 0xa0: // fixstr
+		return 0, uint64(c & 0x1f), 0, true
+	}
+	be := func(n int) (uint64, bool) {
+		if len(rest) < n {
+			return 0, false
+		}
+		switch n {
+		case 1:
+			return uint64(rest[0]), true
+		case 2:
+			return uint64(binary.BigEndian.Uint16(rest)), true
+		}
+		return uint64(binary.BigEndian.Uint32(rest)), true
+	}
+	var l uint64
+	switch c {
+	case 0xcc, 0xd0:
+		return 0, 1, 0, true
+	case 0xcd, 0xd1:
+		return 0, 2, 0, true
+	case 0xca, 0xce, 0xd2:
+		return 0, 4, 0, true
+	case 0xcb, 0xcf, 0xd3:
+		return 0, 8, 0, true
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte and 1, 2, 4, 8 or 16 bytes
+		return 0, 1 + 1<<(c-0xd4), 0, true
+	case 0xc4, 0xd9: // bin8, str8
+		l, ok = be(1)
+		return 1, l, 0, ok
+	case 0xc5, 0xda:
+		l, ok = be(2)
+		return 2, l, 0, ok
+	case 0xc6, 0xdb:
+		l, ok = be(4)
+		return 4, l, 0, ok
+	case 0xc7: // ext8: length, type, data
+		l, ok = be(1)
+		return 1, 1 + l, 0, ok
+	case 0xc8:
+		l, ok = be(2)
+		return 2, 1 + l, 0, ok
+	case 0xc9:
+		l, ok = be(4)
+		return 4, 1 + l, 0, ok
+	case 0xdc:
+		l, ok = be(2)
+		return 2, 0, l, ok
+	case 0xdd:
+		l, ok = be(4)
+		return 4, 0, l, ok
+	case 0xde:
+		l, ok = be(2)
+		return 2, 0, 2 * l, ok
+	case 0xdf:
+		l, ok = be(4)
+		return 4, 0, 2 * l, ok
+	}
+	return 0, 0, 0, false // 0xc1 is never used
 }

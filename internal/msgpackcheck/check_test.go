@@ -22,6 +22,9 @@ func TestAcceptsWhatTheLibraryWrites(t *testing.T) {
 		if err := Check(b, 16); err != nil {
 			t.Errorf("%#v: %v", v, err)
 		}
+		if n, err := Len(append(b, 0xc0)); n != len(b) || err != nil {
+			t.Errorf("Len(%#v) = %d, %v; want %d", v, n, err, len(b))
+		}
 	}
 }
 
@@ -42,6 +45,9 @@ func TestRejects(t *testing.T) {
 	for name, b := range cases {
 		if err := Check(b, 32); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+		if _, err := Len(b); name != "deep" && !errors.Is(err, ErrMalformed) {
+			t.Errorf("Len, %s: %v, want ErrMalformed", name, err)
 		}
 	}
 }
