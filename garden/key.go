@@ -9,16 +9,16 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/gardenstate/gardenstate/internal/farmkey"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
 // keySize is the size of a farm key in bytes.
-const keySize = 32
+const keySize = farmkey.Size
 
 // hostKeyName is the reserved segment key under which the workers of one
 // host keep their shared random farm key when none is configured. Session
@@ -28,26 +28,18 @@ const hostKeyName = "garden/farm-key"
 // ParseKey decodes a farm key: 32 bytes in standard base64 on one line, as
 // `openssl rand -base64 32` prints it. Surrounding white space is ignored.
 func ParseKey(s string) ([]byte, error) {
-	s = string(bytes.TrimSpace([]byte(s)))
-	k, err := base64.StdEncoding.DecodeString(s)
+	k, err := farmkey.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not standard base64: %v", ErrBadKey, err)
-	}
-	if len(k) != keySize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d (make one with `openssl rand -base64 32`)", ErrBadKey, len(k), keySize)
+		return nil, fmt.Errorf("%w: %v (make one with `openssl rand -base64 32`)", ErrBadKey, err)
 	}
 	return k, nil
 }
 
 // ReadKeyFile reads a farm key from the file at path (see ParseKey).
 func ReadKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	k, err := farmkey.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
-	}
-	k, err := ParseKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
 	return k, nil
 }

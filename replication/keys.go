@@ -11,18 +11,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/farmkey"
 )
 
 // KeySize is the size of a farm key.
-const KeySize = 32
+const KeySize = farmkey.Size
 
 // ErrKey is returned when a farm key is missing, malformed or short.
 var ErrKey = errors.New("replication: bad farm key")
@@ -30,29 +30,18 @@ var ErrKey = errors.New("replication: bad farm key")
 // ParseKey decodes a farm key: 32 bytes in standard base64 on one line, as
 // `openssl rand -base64 32` or `gardend keygen` print it.
 func ParseKey(text string) ([]byte, error) {
-	s := strings.TrimSpace(text)
-	if s == "" {
-		return nil, fmt.Errorf("%w: empty", ErrKey)
-	}
-	k, err := base64.StdEncoding.DecodeString(s)
+	k, err := farmkey.Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not base64: %v", ErrKey, err)
-	}
-	if len(k) != KeySize {
-		return nil, fmt.Errorf("%w: %d bytes, need %d (generate one with `gardend keygen`)", ErrKey, len(k), KeySize)
+		return nil, fmt.Errorf("%w: %v (generate one with `gardend keygen`)", ErrKey, err)
 	}
 	return k, nil
 }
 
 // ReadKeyFile reads a farm key file.
 func ReadKeyFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	k, err := farmkey.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	k, err := ParseKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
 }
