@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/gardenstate/gardenstate/garden"
 )
 
 // cleaner is a set of pending undo functions. Safe for concurrent use.
@@ -78,10 +80,10 @@ func segmentPrefix() string { return fmt.Sprintf("gardenstate-bench-%d-", os.Get
 func segmentPath(name string) (path string, remove func()) {
 	path = filepath.Join(shmDir(), segmentPrefix()+name)
 	os.Remove(path) // a leftover of this pid from an earlier run
-	os.Remove(path + ".janitor")
+	os.Remove(garden.JanitorPath(path))
 	return path, cleanups.add(func() {
 		os.Remove(path)
-		os.Remove(path + ".janitor")
+		os.Remove(garden.JanitorPath(path))
 	})
 }
 

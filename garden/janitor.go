@@ -26,6 +26,14 @@ import (
 	"github.com/gardenstate/gardenstate/shm"
 )
 
+// JanitorSuffix ends the name of the janitor's lock file, which lives
+// beside its segment.
+const JanitorSuffix = ".janitor"
+
+// JanitorPath is the janitor's lock file for the segment at segment: a
+// file every worker may create, never a segment itself.
+func JanitorPath(segment string) string { return segment + JanitorSuffix }
+
 // expiryCursor is the segment user word holding the sequence number of the
 // last change record the janitor has handled.
 const expiryCursor = 0
@@ -41,7 +49,7 @@ type janitor struct {
 }
 
 func startJanitor(st *Store) (*janitor, error) {
-	path := st.cfg.SegmentPath + ".janitor"
+	path := JanitorPath(st.cfg.SegmentPath)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("garden: janitor lock file: %w", err)
@@ -107,13 +115,6 @@ func (j *janitor) tick() error {
 	}
 	if err := j.drain(); err != nil {
 		return err
-	}
-	if st.hostKey {
-		// The host key is read only at Open, so a full segment could evict
-		// it as unused; put the one every worker holds back if it is gone.
-		if _, err := hostKey(st.seg, st.farm); err != nil {
-			st.log.Warn("garden: janitor: host key", "err", err)
-		}
 	}
 	return nil
 }

@@ -64,15 +64,15 @@ func farmKey(c *Config, seg *shm.Segment) (key []byte, host bool, err error) {
 		}
 		return k, false, nil
 	}
-	k, err := hostKey(seg, nil)
+	k, err := hostKey(seg)
 	return k, true, err
 }
 
-// hostKey returns the random key kept in seg under hostKeyName, storing
-// want (or a new random key when want is nil) if there is none. Every
-// process racing to store one ends up with the same key: only a Put onto
-// an absent key succeeds, and the losers read the winner's.
-func hostKey(seg *shm.Segment, want []byte) ([]byte, error) {
+// hostKey returns the random key kept in seg under hostKeyName, storing a
+// new one if there is none. Every process racing to store one ends up with
+// the same key: only a Put onto an absent key succeeds, and the losers read
+// the winner's. It is stored pinned, so a full segment never evicts it.
+func hostKey(seg *shm.Segment) ([]byte, error) {
 	name := []byte(hostKeyName)
 	for range 8 {
 		if k, ok := seg.Get(nil, name); ok {
@@ -81,13 +81,10 @@ func hostKey(seg *shm.Segment, want []byte) ([]byte, error) {
 			}
 			return k, nil
 		}
-		k := want
-		if k == nil {
-			k = make([]byte, keySize)
-			rand.Read(k)
-		}
+		k := make([]byte, keySize)
+		rand.Read(k)
 		var absent shm.Version
-		_, err := seg.Put(name, k, shm.PutOptions{IfVersion: &absent})
+		_, err := seg.Put(name, k, shm.PutOptions{IfVersion: &absent, Pin: true})
 		if err == nil {
 			return k, nil
 		}

@@ -172,3 +172,25 @@ func TestExpiredEvictedFirst(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+// TestPinnedSurvivesChurn: a pinned entry is moved, never evicted, however
+// much is written through its stripe.
+func TestPinnedSurvivesChurn(t *testing.T) {
+	s, _ := openTest(t, &Options{Size: 2 << 20, MaxValue: 16 << 10, Stripes: 2})
+	if _, err := s.Put([]byte("pinned"), []byte("keep me"), PutOptions{Pin: true}); err != nil {
+		t.Fatal(err)
+	}
+	val := make([]byte, 4000)
+	for i := range 5000 {
+		if err := s.Set(fmt.Appendf(nil, "churn-%d", i), val, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Stats().ForcedEvictions == 0 {
+		t.Fatal("the churn evicted nothing: it did not test the pin")
+	}
+	if v, ok := s.Get(nil, []byte("pinned")); !ok || string(v) != "keep me" {
+		t.Fatalf("pinned entry = %q, %v after churn", v, ok)
+	}
+	mustVerify(t, s)
+}

@@ -32,6 +32,10 @@ type Entry struct {
 type PutOptions struct {
 	// TTL is how long the value lives; 0 means no expiry.
 	TTL time.Duration
+	// Pin keeps the entry when its stripe needs room: it is moved instead
+	// of evicted (it still expires). For a little per-host state that
+	// must not vanish, such as garden's host key; never for sessions.
+	Pin bool
 	// IfVersion, when set, makes Put store only if the key's current
 	// version equals *IfVersion (the zero Version: only if the key is
 	// absent); otherwise it returns ErrVersionConflict.
@@ -217,7 +221,7 @@ func (s *Segment) Set(key, value []byte, ttl time.Duration) error {
 
 // Put stores value under key and returns the version it was stored with.
 func (s *Segment) Put(key, value []byte, o PutOptions) (Version, error) {
-	w := writeReq{key: key, value: value, ttl: o.TTL, mode: modeSet}
+	w := writeReq{key: key, value: value, ttl: o.TTL, mode: modeSet, pinned: o.Pin}
 	if o.IfVersion != nil {
 		w.mode, w.ifVersion = modeCAS, *o.IfVersion
 	}
@@ -311,6 +315,7 @@ type writeReq struct {
 	mode       writeMode
 	// checkVersion makes modeDelete conditional on ifVersion.
 	checkVersion bool
+	pinned       bool // PutOptions.Pin
 }
 
 // write performs every kind of store under the stripe lock. done reports
@@ -403,6 +408,9 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 	var flags uint8
 	if w.deleted {
 		flags = layout.FlagDeleted
+	}
+	if w.pinned {
+		flags |= layout.FlagPinned
 	}
 	putRec(st.arena, off, size, h, v, w.expires, now/1e6, w.key, w.value, flags)
 	if testhooks.Shm != nil {

@@ -25,6 +25,9 @@ const (
 	// relocateBudget is how many live records one write may move from the
 	// tail to the head (a second chance) before it evicts instead.
 	relocateBudget = 16
+	// pinnedBudget bounds the moves of pinned records in one write, so a
+	// stripe of nothing but pinned records still makes room.
+	pinnedBudget = 64
 )
 
 // indexLimit is the most occupied slots a stripe's index may have: at 3/4
@@ -47,6 +50,7 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
 	count := atomic32(st.ctl, layout.StCount)
 	budget := relocateBudget
+	pinBudget := pinnedBudget
 	rebuilt := false
 	for guard := 0; ; guard++ {
 		head, tail := headW.Load(), tailW.Load()
@@ -78,12 +82,12 @@ func (s *Segment) makeRoom(st *stripe, size uint64, newKey bool, now int64) erro
 			rebuilt = true
 			continue
 		}
-		s.reclaimTail(st, size, now, &budget)
+		s.reclaimTail(st, size, now, &budget, &pinBudget)
 	}
 }
 
 // reclaimTail frees the record at the tail of the log.
-func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
+func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget, pinBudget *int) {
 	arena := s.h.ArenaSize
 	headW, tailW := atomic64(st.ctl, layout.StHead), atomic64(st.ctl, layout.StTail)
 	tail := tailW.Load()
@@ -122,11 +126,16 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget *int) {
 	}
 	room := free >= r.size && arena-headOff >= r.size
 	recent := int64(st.access(slot).Load()) > r.placed
-	if *budget > 0 && room && (recent || garbage >= need) {
+	pinned := r.flags&layout.FlagPinned != 0 && *pinBudget > 0
+	if room && (pinned || *budget > 0 && (recent || garbage >= need)) {
 		// Second chance: move the record to the head. Copy first, then
 		// repoint the slot, then free the old place, so a crash at any
 		// point leaves a whole copy in the log.
-		*budget--
+		if pinned {
+			*pinBudget--
+		} else {
+			*budget--
+		}
 		copy(st.arena[headOff:headOff+r.size], st.arena[off:off+r.size])
 		le.PutUint64(st.arena[headOff+layout.RecPlaced:], uint64(now/1e6))
 		headW.Store(head + r.size)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gardenstate/gardenstate/garden"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -54,7 +55,7 @@ func segmentFiles(dir string) ([]string, error) {
 	}
 	kept := names[:0]
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".janitor") && !strings.Contains(filepath.Base(n), ".tmp") {
+		if !strings.HasSuffix(n, garden.JanitorSuffix) && !strings.Contains(filepath.Base(n), ".tmp") {
 			kept = append(kept, n)
 		}
 	}

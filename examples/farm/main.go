@@ -35,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gardenstate/gardenstate/garden"
 )
 
 func main() {
@@ -177,7 +179,7 @@ func moduleRoot() (string, error) {
 
 func removeSegment(path string) {
 	os.Remove(path)
-	os.Remove(path + ".janitor")
+	os.Remove(garden.JanitorPath(path))
 }
 
 var (

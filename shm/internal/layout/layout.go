@@ -199,6 +199,7 @@ const (
 	EntryMagic  = 0x454e5247 // "GRNE"
 	PadMagic    = 0x504e5247 // "GRNP"
 	FlagDeleted = 1
+	FlagPinned  = 2 // moved, never evicted, when its stripe needs room
 )
 
 // Change ring records: fixed size.
