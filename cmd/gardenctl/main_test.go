@@ -5,7 +5,6 @@ package main
 // test binary re-run in a child role that keeps writing), and golden files.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/gardenstate/gardenstate/internal/childproc"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -32,7 +31,6 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden with the curr
 // Child roles: the environment variable names the role, the others carry
 // its parameters.
 const (
-	roleEnv    = "GARDENCTL_TEST_ROLE"
 	segmentEnv = "GARDENCTL_TEST_SEGMENT"
 	workerEnv  = "GARDENCTL_TEST_WORKER"
 )
@@ -42,14 +40,7 @@ var childRoles = map[string]func() int{
 }
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(roleEnv); role != "" {
-		fn, ok := childRoles[role]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
-			os.Exit(2)
-		}
-		os.Exit(fn())
-	}
+	childproc.Main(childRoles)
 	os.Exit(m.Run())
 }
 
@@ -119,68 +110,18 @@ func workerRole() int {
 }
 
 // worker is a running worker process.
-type worker struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	done  chan struct{}
-	errb  bytes.Buffer
-}
+type worker struct{ c *childproc.Child }
 
 // startWorker runs a worker on the segment at path and waits until it has
-// written its first round.
+// written its first round. The test's end kills it.
 func startWorker(t *testing.T, path, id string) *worker {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"=worker", segmentEnv+"="+path, workerEnv+"="+id)
-	w := &worker{cmd: cmd, lines: make(chan string, 16), done: make(chan struct{})}
-	cmd.Stderr = &w.errb
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			w.lines <- sc.Text()
-		}
-		close(w.lines)
-	}()
-	go func() {
-		cmd.Wait()
-		close(w.done)
-	}()
-	t.Cleanup(w.stop)
-	select {
-	case l, ok := <-w.lines:
-		if !ok || l != "ready" {
-			<-w.done
-			t.Fatalf("worker %s did not start (%q): %s", id, l, w.errb.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("worker %s not ready within 10s", id)
-	}
-	return w
+	c := childproc.Start(t, "worker", segmentEnv+"="+path, workerEnv+"="+id)
+	c.Expect(t, "ready", 10*time.Second)
+	return &worker{c}
 }
 
-// stop asks the worker to finish and waits for it, killing it if it hangs.
-func (w *worker) stop() {
-	w.stdin.Close()
-	select {
-	case <-w.done:
-	case <-time.After(5 * time.Second):
-		w.cmd.Process.Kill()
-		<-w.done
-	}
-}
-
-func (w *worker) pid() int { return w.cmd.Process.Pid }
+func (w *worker) pid() int { return w.c.Cmd.Process.Pid }
 
 // result is what one gardenctl run printed and returned.
 type result struct {
