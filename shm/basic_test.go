@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,5 +323,44 @@ func TestLookupReportsClosed(t *testing.T) {
 	s.Close()
 	if _, _, err := s.Lookup(nil, []byte("k")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Lookup after Close: %v", err)
+	}
+}
+
+// The value length in an index slot only lets a read start copying early:
+// a wrong one must not change what any read returns, Verify must report
+// it, and a rebuild of the index must put it right.
+func TestSlotLengthIsOnlyAHint(t *testing.T) {
+	s, _ := openTest(t, nil)
+	key, val := []byte("hinted"), bytes.Repeat([]byte("v"), 300)
+	if err := s.Set(key, val, 0); err != nil {
+		t.Fatal(err)
+	}
+	h := s.hash(key)
+	st := s.stripeOf(h)
+	slot, _, ok := s.find(st, h, key)
+	if !ok {
+		t.Fatal("key not in the index")
+	}
+	for _, hint := range []uint64{0, 1, 299, 301, 1 << 20, 1<<32 - 1} {
+		st.meta(slot).Store(makeMeta(hint, 0))
+		if got, ok := s.Get(nil, key); !ok || !bytes.Equal(got, val) {
+			t.Errorf("hint %d: Get = %d bytes, %v; want the %d stored", hint, len(got), ok, len(val))
+		}
+		if e, ok := s.GetEntry([]byte("prefix"), key); !ok || !bytes.Equal(e.Value, val) {
+			t.Errorf("hint %d: GetEntry value = %d bytes, %v", hint, len(e.Value), ok)
+		}
+		if !s.Has(key) {
+			t.Errorf("hint %d: Has = false", hint)
+		}
+		if err := s.Verify(); err == nil || !strings.Contains(err.Error(), "value length") {
+			t.Errorf("hint %d: Verify = %v, want the wrong length reported", hint, err)
+		}
+	}
+	s.lock(st)
+	s.rebuild(st)
+	s.unlock(st)
+	mustVerify(t, s)
+	if got, ok := s.Get(nil, key); !ok || !bytes.Equal(got, val) {
+		t.Errorf("after rebuild: Get = %d bytes, %v", len(got), ok)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
 // segmentImage returns the bytes of a small segment holding a few entries,
@@ -118,7 +120,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 		{"empty", nil, ErrCorrupt, "too short"},
 		{"truncated", img[:len(img)/2], ErrCorrupt, "truncated"},
 		{"foreign", []byte(string(make([]byte, 8192)) + "hello"), ErrCorrupt, "magic"},
-		{"version", func() []byte { b := append([]byte(nil), img...); b[8] = 7; return b }(), ErrVersionMismatch, "format version 7, this build reads version 1"},
+		{"version", func() []byte { b := append([]byte(nil), img...); b[8] = 7; return b }(), ErrVersionMismatch, fmt.Sprintf("format version 7, this build reads version %d", layout.FormatVersion)},
 		{"checksum", func() []byte { b := append([]byte(nil), img...); b[100] ^= 0xff; return b }(), ErrCorrupt, "checksum"},
 	}
 	for _, c := range cases {

@@ -4,6 +4,7 @@
 package shm
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -71,20 +72,20 @@ func (st *stripe) ctr(off uint64) *atomic.Uint64 { return atomic64(st.ctl, off) 
 // whether key was found (and is neither expired nor deleted). The returned
 // slice never aliases the mapping. key may be modified after Get returns.
 func (s *Segment) Get(dst, key []byte) (value []byte, ok bool) {
-	out, r, found := s.read(dst, key, false)
+	out, r, found, _ := s.readOpt(dst, key, 0)
 	return out, found && !r.deleted()
 }
 
 // Has reports whether key is present, without copying its value.
 func (s *Segment) Has(key []byte) bool {
-	_, r, found := s.read(nil, key, true)
+	_, r, found, _ := s.readOpt(nil, key, readNoValue)
 	return found && !r.deleted()
 }
 
 // GetEntry returns key's entry, tombstones included, with its value appended
 // to buf. Expired entries are not returned.
 func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
-	out, r, found := s.read(buf, key, false)
+	out, r, found, _ := s.readOpt(buf, key, readEntry)
 	return s.entry(buf, key, out, r, found)
 }
 
@@ -93,7 +94,7 @@ func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
 // not let go (stopped in the middle of a write), and ErrClosed after Close,
 // where Get and GetEntry report a miss.
 func (s *Segment) Lookup(buf, key []byte) (Entry, bool, error) {
-	out, r, found, err := s.readOpt(buf, key, false, false)
+	out, r, found, err := s.readOpt(buf, key, readEntry)
 	if err != nil {
 		return Entry{}, false, err
 	}
@@ -104,10 +105,10 @@ func (s *Segment) Lookup(buf, key []byte) (Entry, bool, error) {
 // Peek is GetEntry for tools: it neither counts as a read nor marks the
 // entry as recently used, and it fills in Accessed.
 func (s *Segment) Peek(buf, key []byte) (Entry, bool) {
-	out, r, found, _ := s.readOpt(buf, key, false, true)
+	out, r, found, _ := s.readOpt(buf, key, readEntry|readPeek)
 	e, ok := s.entry(buf, key, out, r, found)
 	if ok {
-		e.Accessed = time.UnixMilli(int64(r.access))
+		e.Accessed = time.Unix(int64(r.access), 0)
 	}
 	return e, ok
 }
@@ -123,19 +124,27 @@ func (s *Segment) entry(buf, key, out []byte, r rec, found bool) (Entry, bool) {
 	return e, true
 }
 
-// read finds key and copies its value, first without the lock (retrying
-// while writers interfere), then under it. A found record is live: not
-// expired; it may be a tombstone.
-func (s *Segment) read(dst, key []byte, noValue bool) ([]byte, rec, bool) {
-	out, r, found, _ := s.readOpt(dst, key, noValue, false)
-	return out, r, found
-}
+// readMode says what readOpt is asked for.
+type readMode uint8
 
-// readOpt is read; peek leaves counters and access marks alone and reports
-// the access mark in the returned rec.
-func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, bool, error) {
+const (
+	readNoValue readMode = 1 << iota // no copy of the value (Has)
+	readEntry                        // the whole record decoded, not only its flags
+	readPeek                         // counters and access marks left alone; the access time reported
+)
+
+// readOpt finds key and copies its value, first without the lock (retrying
+// while writers interfere), then under it. A found record is live: not
+// expired; it may be a tombstone. Unless mode has readEntry, only the
+// record's flags are filled in: Get stays short, which matters because a
+// read waits on memory and the CPU can only run ahead of it for so many
+// instructions.
+func (s *Segment) readOpt(dst, key []byte, mode readMode) ([]byte, rec, bool, error) {
 	if len(key) > layout.MaxKey {
 		return dst, rec{}, false, nil
+	}
+	if verifyReads {
+		mode |= readEntry // wholeRecord checks the decoded header
 	}
 	h := s.hash(key)
 	st := s.stripeOf(h)
@@ -151,64 +160,115 @@ func (s *Segment) readOpt(dst, key []byte, noValue, peek bool) ([]byte, rec, boo
 			runtime.Gosched()
 			continue
 		}
-		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
-		if found && peek {
-			r.access = st.access(slot).Load()
-		}
+		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, mode)
 		if st.seq.Load() != seq {
 			continue
 		}
-		if verifyReads && found && !noValue && !wholeRecord(&r, key, out[n0:]) {
+		if verifyReads && found && mode&readNoValue == 0 && !wholeRecord(&r, key, out[n0:]) {
 			continue // torn on a weakly ordered CPU: read again
 		}
-		if peek {
-			return out, r, found, nil
-		}
-		out, r, found = s.finishRead(st, out, slot, r, found, now)
-		return out, r, found, nil
+		return s.finishRead(st, out, slot, r, found, now, mode)
 	}
 	if err := s.lock(st); err != nil {
 		st.ctr(layout.StMisses).Add(1)
 		return dst[:n0], rec{}, false, err
 	}
-	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, noValue)
-	if found && peek {
-		r.access = st.access(slot).Load()
-	}
+	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, mode)
 	s.unlock(st)
-	if peek {
+	return s.finishRead(st, out, slot, r, found, now, mode)
+}
+
+// lookup finds key's entry in st and appends its value to dst. Safe
+// without the lock: every read is bounds checked, and lock-free callers
+// validate the result with the stripe's sequence counter. The copy starts
+// from the slot's length hint before the record header has arrived, so the
+// header and the value load in one memory round trip; the header decides,
+// and a copy the header disagrees with is made again from the header.
+func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode readMode) ([]byte, uint64, rec, bool) {
+	tag := tagOf(h)
+	n0 := len(dst)
+	arena := uint64(len(st.arena))
+	kl := uint64(len(key))
+	i := s.home(tag)
+	for range s.indexMask + 1 {
+		w := st.word(i).Load()
+		if w == 0 {
+			break
+		}
+		if uint32(w>>32) != tag {
+			i = (i + 1) & s.indexMask
+			continue
+		}
+		off := wordOff(w)
+		meta := st.meta(i).Load()
+		if mode&readNoValue == 0 {
+			vl := metaLen(meta)
+			if vo := off + layout.RecHdrSize + kl; vo <= arena && vl <= arena-vo && vl <= uint64(s.h.MaxValue) {
+				dst = append(dst[:n0], st.arena[vo:vo+vl]...)
+			}
+		}
+		// The checks readRec makes, inline and only on the fields a
+		// read needs.
+		if off%8 != 0 || off >= arena || arena-off < layout.RecHdrSize+kl {
+			i = (i + 1) & s.indexMask
+			continue
+		}
+		b := st.arena[off : off+layout.RecHdrSize+kl]
+		if le.Uint32(b[layout.RecMagic:]) != layout.EntryMagic || le.Uint64(b[layout.RecHash:]) != h ||
+			uint64(b[layout.RecKeyLen]) != kl || !bytes.Equal(b[layout.RecHdrSize:], key) {
+			i = (i + 1) & s.indexMask
+			continue
+		}
+		var r rec
+		if mode&readEntry != 0 {
+			var ok bool
+			if r, ok = readRec(st.arena, off); !ok {
+				break // torn: the caller's sequence check sends it round again
+			}
+			if mode&readPeek != 0 {
+				r.access = metaAccess(meta)
+			}
+		} else {
+			r.expires = int64(le.Uint64(b[layout.RecExpires:]))
+			r.flags = b[layout.RecFlags]
+			r.valLen = uint64(le.Uint32(b[layout.RecValLen:]))
+			r.off = off
+			r.keyLen = kl
+		}
+		if r.expired(now) {
+			return dst[:n0], 0, r, false
+		}
+		if mode&readNoValue == 0 && uint64(len(dst)-n0) != r.valLen {
+			if r.valAt() > arena || r.valLen > arena-r.valAt() {
+				break // torn
+			}
+			dst = append(dst[:n0], st.arena[r.valAt():r.valAt()+r.valLen]...)
+		}
+		return dst, i, r, true
+	}
+	return dst[:n0], 0, rec{}, false
+}
+
+func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found bool, now int64, mode readMode) ([]byte, rec, bool, error) {
+	if mode&readPeek != 0 {
 		return out, r, found, nil
 	}
-	out, r, found = s.finishRead(st, out, slot, r, found, now)
-	return out, r, found, nil
-}
-
-func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, noValue bool) ([]byte, uint64, rec, bool) {
-	slot, r, ok := s.find(st, h, key)
-	if !ok || r.expired(now) {
-		return dst, 0, r, false
-	}
-	if !noValue {
-		dst = append(dst, st.arena[r.valAt():r.valAt()+r.valLen]...)
-	}
-	return dst, slot, r, true
-}
-
-func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found bool, now int64) ([]byte, rec, bool) {
 	if !found || r.deleted() {
 		st.ctr(layout.StMisses).Add(1)
-		return out, r, found
+		return out, r, found, nil
 	}
 	st.ctr(layout.StHits).Add(1)
 	// Record the access for eviction, at most once a second per entry so
 	// that readers do not keep invalidating each other's cache lines. The
-	// slot may have been reused since; then another entry looks recently
-	// used, which is harmless.
-	ms := uint64(now / 1e6)
-	if acc := st.access(slot); ms-acc.Load() >= 1000 {
-		acc.Store(ms)
+	// swap fails if a writer changed the slot meanwhile; the slot may also
+	// hold another entry of the same length by now, which then looks
+	// recently used: harmless.
+	sec := now / 1e9
+	m := st.meta(slot)
+	if cur := m.Load(); int64(metaAccess(cur)) < sec {
+		m.CompareAndSwap(cur, makeMeta(metaLen(cur), sec))
 	}
-	return out, r, true
+	return out, r, true, nil
 }
 
 // Set stores value under key, replacing any previous value; ttl 0 means no
@@ -451,7 +511,7 @@ func (s *Segment) write(w *writeReq) (v Version, done bool, err error) {
 	if w.deleted {
 		tombs.Add(1)
 	}
-	st.access(slot).Store(uint64(now / 1e6))
+	st.meta(slot).Store(makeMeta(uint64(len(w.value)), now/1e9))
 	if testhooks.Shm != nil {
 		testhooks.Shm("published")
 	}

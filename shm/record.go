@@ -31,7 +31,7 @@ type rec struct {
 	valLen  uint64
 	flags   uint8
 	crc     uint32
-	access  uint64 // the index slot's access mark (unix ms), when read
+	access  uint32 // the index slot's last read time (unix seconds), when read
 }
 
 func (r *rec) deleted() bool          { return r.flags&layout.FlagDeleted != 0 }
@@ -120,9 +120,17 @@ func padAt(arena []byte, off uint64) uint64 {
 func (st *stripe) word(i uint64) *atomic.Uint64 {
 	return atomic64(st.idx, i*layout.IndexSlotSize+layout.IdxWord)
 }
-func (st *stripe) access(i uint64) *atomic.Uint64 {
-	return atomic64(st.idx, i*layout.IndexSlotSize+layout.IdxAccess)
+func (st *stripe) meta(i uint64) *atomic.Uint64 {
+	return atomic64(st.idx, i*layout.IndexSlotSize+layout.IdxMeta)
 }
+
+// makeMeta is a slot's meta word: the value length and a read time.
+func makeMeta(valLen uint64, accessSec int64) uint64 {
+	return valLen<<32 | uint64(uint32(accessSec))
+}
+
+func metaLen(m uint64) uint64    { return m >> 32 }
+func metaAccess(m uint64) uint32 { return uint32(m) }
 
 func tagOf(hash uint64) uint32 { return uint32(hash >> 32) }
 
@@ -194,12 +202,12 @@ func (s *Segment) removeSlot(st *stripe, i uint64) {
 		// in (i, j].
 		if (i <= j && (h <= i || h > j)) || (i > j && h <= i && h > j) {
 			st.word(i).Store(w)
-			st.access(i).Store(st.access(j).Load())
+			st.meta(i).Store(st.meta(j).Load())
 			i = j
 		}
 	}
 	st.word(i).Store(0)
-	st.access(i).Store(0)
+	st.meta(i).Store(0)
 }
 
 // wholeRecord checks a lock-free read against the record's checksum: the

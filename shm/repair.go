@@ -107,7 +107,7 @@ func (s *Segment) rebuild(st *stripe) {
 			st.word(slot).Store(w)
 			count++
 		}
-		st.access(slot).Store(uint64(r.placed))
+		st.meta(slot).Store(makeMeta(r.valLen, r.placed/1000))
 		live += r.size
 		if r.deleted() {
 			tombs++

@@ -125,7 +125,7 @@ func (s *Segment) reclaimTail(st *stripe, need uint64, now int64, budget, pinBud
 		headOff = 0
 	}
 	room := free >= r.size && arena-headOff >= r.size
-	recent := int64(st.access(slot).Load()) > r.placed
+	recent := int64(metaAccess(st.meta(slot).Load()))*1000 > r.placed
 	pinned := r.flags&layout.FlagPinned != 0 && *pinBudget > 0
 	if room && (pinned || *budget > 0 && (recent || garbage >= need)) {
 		// Second chance: move the record to the head. Copy first, then

@@ -168,6 +168,9 @@ func (s *Segment) verifyStripe(i int, st *stripe) (errs []error) {
 			bad("index slot %d: tag %#x, record hash %#x", slot, uint32(w>>32), r.hash)
 			continue
 		}
+		if n := metaLen(st.meta(slot).Load()); n != r.valLen {
+			bad("index slot %d: value length %d, record holds %d", slot, n, r.valLen)
+		}
 		key := st.arena[r.keyAt() : r.keyAt()+r.keyLen]
 		if got, _, ok := s.find(st, r.hash, key); !ok || got != slot {
 			bad("index slot %d: key %q is unreachable or duplicated (lookup finds slot %d)", slot, key, got)
@@ -244,7 +247,7 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, es []Entry) []E
 			Key:      append([]byte(nil), st.arena[r.keyAt():r.keyAt()+r.keyLen]...),
 			Version:  r.version(),
 			Deleted:  r.deleted(),
-			Accessed: time.UnixMilli(int64(st.access(slot).Load())),
+			Accessed: time.Unix(int64(metaAccess(st.meta(slot).Load())), 0),
 		}
 		if !o.KeysOnly {
 			e.Value = append([]byte{}, st.arena[r.valAt():r.valAt()+r.valLen]...)

@@ -60,6 +60,10 @@ func (s *Segment) observe(t uint64) {
 // NodeID returns the node id this segment stamps on local writes.
 func (s *Segment) NodeID() uint32 { return s.h.NodeID }
 
+// FormatVersion is the segment format this build reads and writes. A
+// segment of another version is refused with ErrVersionMismatch.
+const FormatVersion = layout.FormatVersion
+
 // Info describes a segment's header.
 type Info struct {
 	App           string

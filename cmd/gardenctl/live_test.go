@@ -24,7 +24,7 @@ func TestLiveSegment(t *testing.T) {
 	t.Run("stat", func(t *testing.T) {
 		var r statReport
 		decodeJSON(t, mustRun(t, args("stat", "--json")...), &r)
-		if r.Path != path || r.Header.App != "shop" || r.Header.NodeID != 7 || r.Header.FormatVersion != 1 {
+		if r.Path != path || r.Header.App != "shop" || r.Header.NodeID != 7 || r.Header.FormatVersion != shm.FormatVersion {
 			t.Errorf("header: %+v", r.Header)
 		}
 		got := pids(r.Procs)

@@ -20,7 +20,7 @@ var Magic = [8]byte{'G', 'R', 'D', 'N', 'S', 'E', 'G', 0}
 
 // FormatVersion is the version of the layout described in this file. A
 // segment of any other version is refused.
-const FormatVersion = 1
+const FormatVersion = 2
 
 const (
 	// CacheLine is the size that hot, independently written words are
@@ -173,12 +173,16 @@ const (
 )
 
 // Index slot: 16 bytes. Word is tag<<32 | (arena offset/8 + 1); 0 is empty.
-// Access is the last read time (unix milliseconds), written by readers
-// without the lock: a stray store there only misinforms eviction.
+// Meta is the record's value length << 32 | its last read time (unix
+// seconds). Writers store both halves under the lock; readers update the
+// time half without it, by compare-and-swap so that they never undo a
+// writer's length. The length lets a reader start copying the value in the
+// same memory round trip as it loads the record header; the record's own
+// length stays authoritative.
 const (
 	IndexSlotSize = 16
 	IdxWord       = 0
-	IdxAccess     = 8
+	IdxMeta       = 8
 )
 
 // Arena records. A record is 8-byte aligned and never wraps around the end

@@ -3,6 +3,7 @@ package layout
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestAtomicAlignment(t *testing.T) {
 		"StForcedEvictions": StForcedEvictions, "StLockWaits": StLockWaits, "StTakeovers": StTakeovers,
 		"StRepairs": StRepairs, "StDropped": StDropped, "StCorruptions": StCorruptions,
 		"StStaleUnlocks": StStaleUnlocks, "StRelocations": StRelocations, "SlotAttached": SlotAttached,
-		"IdxWord": IdxWord, "IdxAccess": IdxAccess, "RecExpires": RecExpires, "RecPlaced": RecPlaced, "RingSeq": RingSeq,
+		"IdxWord": IdxWord, "IdxMeta": IdxMeta, "RecExpires": RecExpires, "RecPlaced": RecPlaced, "RingSeq": RingSeq,
 	}
 	for name, off := range words64 {
 		if off%8 != 0 {
@@ -110,7 +111,7 @@ func TestDecodeNamesWhatIsWrong(t *testing.T) {
 	}{
 		{"short", func(b []byte) uint64 { return 100 }, ErrShort, "too short"},
 		{"magic", func(b []byte) uint64 { b[0] = 'X'; return 8 << 20 }, ErrMagic, "magic"},
-		{"version", func(b []byte) uint64 { b[HdrVersion] = 9; return 8 << 20 }, ErrVersion, "version 9, this build reads version 1"},
+		{"version", func(b []byte) uint64 { b[HdrVersion] = 9; return 8 << 20 }, ErrVersion, fmt.Sprintf("version 9, this build reads version %d", FormatVersion)},
 		{"checksum", func(b []byte) uint64 { b[HdrApp] ^= 1; return 8 << 20 }, ErrChecksum, "checksum"},
 		{"truncated", func(b []byte) uint64 { return 4 << 20 }, ErrShort, "truncated"},
 		{"stripes", func(b []byte) uint64 {
