@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,14 +59,23 @@ func app(failSetup bool) int {
 			return nil, errors.New("setup failed on purpose")
 		}
 		mux := http.NewServeMux()
+		// The worker's own SIGTERM: /slow answers only after it, so the
+		// request is provably still at work when the stop comes (or after
+		// a bound, so that a lost signal fails on the body, not by hanging).
+		stopping := make(chan os.Signal, 1)
+		signal.Notify(stopping, syscall.SIGTERM)
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, os.Getpid())
 		})
 		mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
 			http.NewResponseController(w).Flush()
-			time.Sleep(300 * time.Millisecond) // a request still at work when the stop comes
-			fmt.Fprint(w, "done")
+			select {
+			case <-stopping:
+				fmt.Fprint(w, "done")
+			case <-time.After(cfg.ShutdownTimeout):
+				fmt.Fprint(w, "no SIGTERM came")
+			}
 		})
 		return &http.Server{Handler: mux}, nil
 	})
