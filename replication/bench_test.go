@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -37,13 +38,10 @@ func benchPair(b *testing.B) (a, c *loopNode) {
 	}
 	a = mk("a", "127.0.0.1", nil)
 	c = mk("b", "127.0.0.2", []string{a.agent.GossipAddr()})
-	deadline := time.Now().Add(20 * time.Second)
-	for len(a.agent.Peers().Members) != 1 || a.agent.Peers().Members[0].State != "alive" {
-		if time.Now().After(deadline) {
-			b.Fatal("agents did not connect")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(b, 20*time.Second, "the agents to connect", func() bool {
+		m := a.agent.Peers().Members
+		return len(m) == 1 && m[0].State == "alive"
+	})
 	return a, c
 }
 
@@ -63,15 +61,10 @@ func BenchmarkReplicatedWrites(b *testing.B) {
 	}
 	last := fmt.Appendf(nil, "k%d", (b.N-1)%100000)
 	want, _ := a.seg.GetEntry(nil, last)
-	for {
-		if e, ok := c.seg.GetEntry(nil, last); ok && e.Version == want.Version {
-			break
-		}
-		if time.Since(start) > 5*time.Minute {
-			b.Fatal("writes did not arrive")
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+	testwait.For(b, 5*time.Minute, "the writes to arrive", func() bool {
+		e, ok := c.seg.GetEntry(nil, last)
+		return ok && e.Version == want.Version
+	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "writes/s")
 }
