@@ -4,7 +4,6 @@
 package shm
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -207,15 +206,7 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 				dst = append(dst[:n0], st.arena[vo:vo+vl]...)
 			}
 		}
-		// The checks readRec makes, inline and only on the fields a
-		// read needs.
-		if off%8 != 0 || off >= arena || arena-off < layout.RecHdrSize+kl {
-			i = (i + 1) & s.indexMask
-			continue
-		}
-		b := st.arena[off : off+layout.RecHdrSize+kl]
-		if le.Uint32(b[layout.RecMagic:]) != layout.EntryMagic || le.Uint64(b[layout.RecHash:]) != h ||
-			uint64(b[layout.RecKeyLen]) != kl || !bytes.Equal(b[layout.RecHdrSize:], key) {
+		if !holds(st.arena, off, h, key) {
 			i = (i + 1) & s.indexMask
 			continue
 		}
@@ -229,6 +220,7 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 				r.access = metaAccess(meta)
 			}
 		} else {
+			b := st.arena[off:]
 			r.expires = int64(le.Uint64(b[layout.RecExpires:]))
 			r.flags = b[layout.RecFlags]
 			r.valLen = uint64(le.Uint32(b[layout.RecValLen:]))

@@ -154,15 +154,27 @@ func (s *Segment) find(st *stripe, hash uint64, key []byte) (slot uint64, r rec,
 		if w == 0 {
 			return i, r, false
 		}
-		if uint32(w>>32) == tag {
-			if r, ok := readRec(st.arena, wordOff(w)); ok && r.hash == hash && r.keyLen == uint64(len(key)) &&
-				bytes.Equal(st.arena[r.keyAt():r.keyAt()+r.keyLen], key) {
+		if uint32(w>>32) == tag && holds(st.arena, wordOff(w), hash, key) {
+			if r, ok := readRec(st.arena, wordOff(w)); ok {
 				return i, r, true
 			}
 		}
 		i = (i + 1) & s.indexMask
 	}
 	return s.noSlot(), r, false
+}
+
+// holds reports whether the record at off is key's (whose hash is h): of
+// the checks readRec makes, those a lookup needs, without decoding the rest
+// of the header. Bounds checked, for lock-free readers.
+func holds(arena []byte, off, h uint64, key []byte) bool {
+	n, kl := uint64(len(arena)), uint64(len(key))
+	if off%8 != 0 || off >= n || n-off < layout.RecHdrSize+kl {
+		return false
+	}
+	b := arena[off : off+layout.RecHdrSize+kl]
+	return le.Uint32(b[layout.RecMagic:]) == layout.EntryMagic && le.Uint64(b[layout.RecHash:]) == h &&
+		uint64(b[layout.RecKeyLen]) == kl && bytes.Equal(b[layout.RecHdrSize:], key)
 }
 
 // noSlot is find's answer when the index has no free slot.
