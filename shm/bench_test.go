@@ -23,19 +23,6 @@ const (
 	benchValue = 1024
 )
 
-// benchDir is where benchmark segments live: /dev/shm when there is one,
-// as in production.
-func benchDir(b *testing.B) string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		d, err := os.MkdirTemp("/dev/shm", "gardenstate-bench-")
-		if err == nil {
-			b.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return b.TempDir()
-}
-
 func benchKey(i int) []byte { return fmt.Appendf(nil, "session:%08d:abcdefghijklmnopqrstuv", i) }
 
 // store is what the benchmarks drive: the segment or the baseline.
@@ -75,7 +62,7 @@ func (m *mapStore) set(k, v []byte) error {
 }
 
 func benchStores(b *testing.B) map[string]store {
-	s, err := Open(filepath.Join(benchDir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
+	s, err := Open(filepath.Join(segDir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -215,7 +202,7 @@ func childMix() int {
 // b.N operations are split between them, so ns/op falling with more
 // processes is the scaling (ops/s is reported too).
 func BenchmarkProcs(b *testing.B) {
-	path := filepath.Join(benchDir(b), "seg")
+	path := filepath.Join(segDir(b), "seg")
 	s, err := Open(path, &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
@@ -255,7 +242,7 @@ func BenchmarkProcs(b *testing.B) {
 // the middle of a write, and measures how long a write to that stripe from
 // another process waits: from the kill to the write's return.
 func BenchmarkTakeoverStall(b *testing.B) {
-	path := filepath.Join(benchDir(b), "seg")
+	path := filepath.Join(segDir(b), "seg")
 	s, err := Open(path, &Options{Size: 8 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)

@@ -48,6 +48,11 @@ type Options struct {
 	TombstoneTTL time.Duration
 	// Mode is the file mode of a new segment. Default 0600.
 	Mode os.FileMode
+	// NoHugePages keeps a new segment on 4 KiB pages. By default a segment
+	// created on tmpfs (/dev/shm) is moved onto 2 MiB pages at creation,
+	// where the kernel allows it (Linux 6.1 or later): a random read then
+	// misses the TLB far less. The move costs about 0.5 ms per MiB, once.
+	NoHugePages bool
 
 	// LockTimeout bounds every wait for a stripe lock. Default 5 s: far
 	// longer than any operation holds a lock, so it only fires when the

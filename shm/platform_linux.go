@@ -6,9 +6,12 @@
 package shm
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -107,6 +110,105 @@ func openAnon(dir string, mode uint32) (f *os.File, ok bool, err error) {
 // is taken.
 func linkAnon(f *os.File, path string) error {
 	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+}
+
+// hugePage is the size of a huge page of the page cache on amd64 and arm64
+// with 4 KiB base pages (one PMD).
+const hugePage = 2 << 20
+
+// mapHuge maps size bytes of a tmpfs file read-write and shared at an
+// address that is a multiple of 2 MiB. The kernel maps a huge page of the
+// file with one page-table entry only where the address and the file
+// offset agree modulo 2 MiB, and an ordinary mmap of a tmpfs file lands
+// wherever the address space has room: so reserve 2 MiB more than needed,
+// map the file over an aligned part of the reservation, and give back the
+// rest. ok is false, and nothing is mapped, when the file is not on tmpfs.
+func mapHuge(fd int, size int) (mem []byte, ok bool, err error) {
+	var st unix.Statfs_t
+	if unix.Fstatfs(fd, &st) != nil || st.Type != unix.TMPFS_MAGIC {
+		return nil, false, nil
+	}
+	span := uintptr(size) + hugePage
+	resv, err := unix.MmapPtr(-1, 0, nil, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, true, err
+	}
+	head := -uintptr(resv) & (hugePage - 1)
+	at := unsafe.Add(resv, head)
+	p, err := unix.MmapPtr(fd, 0, at, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	if err != nil {
+		unix.MunmapPtr(resv, span)
+		return nil, true, err
+	}
+	if head > 0 {
+		unix.MunmapPtr(resv, head)
+	}
+	if tail := span - head - uintptr(size); tail > 0 {
+		unix.MunmapPtr(unsafe.Add(at, size), tail)
+	}
+	return unsafe.Slice((*byte)(p), size), true, nil
+}
+
+// unmapHuge undoes mapHuge.
+func unmapHuge(mem []byte) error {
+	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)))
+}
+
+// collapse asks the kernel to back mem, a fresh segment no other process
+// has mapped yet, with huge pages (MADV_COLLAPSE, Linux 6.1; it works
+// whatever /sys/kernel/mm/transparent_hugepage/shmem_enabled says, short
+// of "deny"). A session read then costs one TLB entry per 2 MiB instead of
+// one per 4 KiB: a random read of a large segment otherwise walks the page
+// table twice, for the index slot and for the record. Best effort: the
+// segment works the same on 4 KiB pages, and reports which it got.
+func collapse(mem []byte) bool {
+	lo := -uintptr(unsafe.Pointer(unsafe.SliceData(mem))) & (hugePage - 1)
+	if uintptr(len(mem)) < lo+hugePage {
+		return false
+	}
+	hi := lo + (uintptr(len(mem))-lo)&^(hugePage-1)
+	return unix.Madvise(mem[lo:hi], unix.MADV_COLLAPSE) == nil
+}
+
+// pmdMapped returns how many bytes of mem the kernel maps with huge pages
+// in this process, from /proc/self/smaps: the sum of ShmemPmdMapped over
+// the mappings that lie inside mem.
+func pmdMapped(mem []byte) int64 {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	lo := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
+	hi := lo + uint64(len(mem))
+	var total int64
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if start, end, ok := vmaRange(line); ok {
+			in = start >= lo && end <= hi
+			continue
+		}
+		if kb, ok := strings.CutPrefix(line, "ShmemPmdMapped:"); in && ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(kb, "kB")), 10, 64)
+			total += n << 10
+		}
+	}
+	return total
+}
+
+// vmaRange parses the "start-end perms ..." line that opens a mapping's
+// entry in /proc/PID/smaps.
+func vmaRange(line string) (start, end uint64, ok bool) {
+	r, _, found := strings.Cut(line, " ")
+	a, b, dash := strings.Cut(r, "-")
+	if !found || !dash {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseUint(a, 16, 64)
+	end, err2 := strconv.ParseUint(b, 16, 64)
+	return start, end, err1 == nil && err2 == nil
 }
 
 // prefault maps every page of a segment in tmpfs (/dev/shm) into this

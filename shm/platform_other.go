@@ -25,3 +25,8 @@ func openAnon(string, uint32) (*os.File, bool, error) { return nil, false, ErrUn
 func linkAnon(*os.File, string) error                 { return ErrUnsupportedPlatform }
 
 func prefault(int, []byte) {}
+
+func mapHuge(int, int) ([]byte, bool, error) { return nil, false, nil }
+func unmapHuge([]byte) error                 { return ErrUnsupportedPlatform }
+func collapse([]byte) bool                   { return false }
+func pmdMapped([]byte) int64                 { return 0 }

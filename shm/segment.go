@@ -25,7 +25,8 @@ type Segment struct {
 	path string
 	f    *os.File
 	fd   int
-	mem  mmap.MMap
+	mem  []byte
+	huge bool // mem is mapped at a 2 MiB boundary (mapHuge)
 	h    layout.Header
 	opts Options
 
@@ -180,15 +181,18 @@ func create(path string, o Options, ex explicit) (*Segment, error) {
 		}
 		return fail(fmt.Errorf("shm: reserve %d bytes for %s: %w", o.Size, path, err))
 	}
-	m, err := mmap.MapRegion(f, int(o.Size), mmap.RDWR, 0, 0)
+	m, huge, err := mapFile(f, int(o.Size))
 	if err != nil {
 		return fail(fmt.Errorf("shm: map %s: %w", path, err))
+	}
+	if huge && !o.NoHugePages {
+		collapse(m) // before any other process can map the file
 	}
 	// A fresh file is all zeros, which is a valid empty state for every
 	// stripe, slot and ring record. Only the header needs writing.
 	layout.Encode(m, h)
 	atomic64(m, layout.HdrRingHead).Store(1)
-	if err := m.Unmap(); err != nil {
+	if err := unmapFile(m, huge); err != nil {
 		return fail(fmt.Errorf("shm: unmap %s: %w", path, err))
 	}
 	if anon {
@@ -226,24 +230,24 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("%w: %s: %d bytes do not fit the address space", ErrCorrupt, path, size)
 	}
-	m, err := mmap.MapRegion(f, int(size), mmap.RDWR, 0, 0)
+	m, huge, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
 	}
 	h, err := layout.Decode(m, uint64(size))
 	if err != nil {
-		m.Unmap()
+		unmapFile(m, huge)
 		if errors.Is(err, layout.ErrVersion) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrVersionMismatch, path, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	if err := checkLayout(h, o, ex); err != nil {
-		m.Unmap()
+		unmapFile(m, huge)
 		return nil, fmt.Errorf("%w: %s: %v", ErrLayoutMismatch, path, err)
 	}
 	s := &Segment{
-		path: path, f: f, fd: int(f.Fd()), mem: m, h: h, opts: o,
+		path: path, f: f, fd: int(f.Fd()), mem: m, huge: huge, h: h, opts: o,
 		stripeMask: uint64(h.Stripes - 1), indexMask: uint64(h.IndexSlots - 1),
 		hlc:      atomic64(m, layout.HdrHLC),
 		ringHead: atomic64(m, layout.HdrRingHead),
@@ -270,7 +274,7 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 	}
 	prefault(int(f.Fd()), m)
 	if err := s.takeSlot(); err != nil {
-		m.Unmap()
+		unmapFile(m, huge)
 		return nil, fmt.Errorf("shm: %s: %w", path, err)
 	}
 	return s, nil
@@ -345,11 +349,31 @@ func (s *Segment) Close() error {
 		time.Sleep(100 * time.Microsecond)
 	}
 	atomic32(s.mem, s.slotOff(s.slot)+layout.SlotPID).Store(0)
-	err := s.mem.Unmap()
+	err := unmapFile(s.mem, s.huge)
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// mapFile maps the first size bytes of f read-write and shared: on tmpfs
+// at a 2 MiB boundary, so that huge pages can back it (huge is true), and
+// elsewhere wherever the kernel puts it.
+func mapFile(f *os.File, size int) (mem []byte, huge bool, err error) {
+	if mem, huge, err = mapHuge(int(f.Fd()), size); huge || err != nil {
+		return mem, huge, err
+	}
+	m, err := mmap.MapRegion(f, size, mmap.RDWR, 0, 0)
+	return m, false, err
+}
+
+// unmapFile undoes mapFile.
+func unmapFile(mem []byte, huge bool) error {
+	if huge {
+		return unmapHuge(mem)
+	}
+	m := mmap.MMap(mem)
+	return m.Unmap()
 }
 
 // DefaultPath is where an application's segment lives unless configured

@@ -82,6 +82,12 @@ type Info struct {
 	TombstoneTTL  time.Duration
 }
 
+// HugePages returns how many bytes of this process's mapping of the segment
+// the kernel maps with 2 MiB pages (see Options.NoHugePages): the segment's
+// size when it got them, 0 when it did not or the platform cannot tell.
+// It reads /proc/self/smaps: for diagnostics, not for a hot path.
+func (s *Segment) HugePages() int64 { return pmdMapped(s.mem) }
+
 // Info returns the segment's header fields.
 func (s *Segment) Info() Info {
 	h := s.h
