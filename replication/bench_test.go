@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
 func benchPair(b *testing.B) (a, c *loopNode) {
 	mk := func(name, ip string, join []string) *loopNode {
-		seg, err := shm.Open(filepath.Join(b.TempDir(), name), &shm.Options{Size: 256 << 20, MaxValue: 16 << 10})
+		seg, err := shm.Open(filepath.Join(testseg.Dir(b), name), &shm.Options{Size: 256 << 20, MaxValue: 16 << 10})
 		if err != nil {
 			b.Fatal(err)
 		}

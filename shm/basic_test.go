@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 )
 
@@ -18,24 +19,9 @@ func testOptions() *Options {
 	return &Options{Size: 8 << 20, MaxValue: 64 << 10, App: "test"}
 }
 
-// segDir is a fresh directory for a test's segments: in /dev/shm when there
-// is one, where production segments live (tmpfs, huge pages), else the
-// test's temporary directory. Tests that create segments elsewhere keep
-// the other mapping path covered.
-func segDir(t testing.TB) string {
-	t.Helper()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "gardenstate-test-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
-}
-
 func openTest(t testing.TB, opts *Options) (*Segment, string) {
 	t.Helper()
-	path := filepath.Join(segDir(t), "seg")
+	path := filepath.Join(testseg.Dir(t), "seg")
 	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testseg"
 )
 
 const (
@@ -62,7 +64,7 @@ func (m *mapStore) set(k, v []byte) error {
 }
 
 func benchStores(b *testing.B) map[string]store {
-	s, err := Open(filepath.Join(segDir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
+	s, err := Open(filepath.Join(testseg.Dir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,7 +204,7 @@ func childMix() int {
 // b.N operations are split between them, so ns/op falling with more
 // processes is the scaling (ops/s is reported too).
 func BenchmarkProcs(b *testing.B) {
-	path := filepath.Join(segDir(b), "seg")
+	path := filepath.Join(testseg.Dir(b), "seg")
 	s, err := Open(path, &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
@@ -242,7 +244,7 @@ func BenchmarkProcs(b *testing.B) {
 // the middle of a write, and measures how long a write to that stripe from
 // another process waits: from the kill to the write's return.
 func BenchmarkTakeoverStall(b *testing.B) {
-	path := filepath.Join(segDir(b), "seg")
+	path := filepath.Join(testseg.Dir(b), "seg")
 	s, err := Open(path, &Options{Size: 8 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gardenstate/gardenstate/internal/testseg"
 )
 
 // hugePagesPossible says why a segment in /dev/shm cannot get huge pages
@@ -84,7 +86,7 @@ func TestHugePages(t *testing.T) {
 	}
 	o := *opts
 	o.NoHugePages = true
-	n, err := Open(filepath.Join(segDir(t), "small"), &o)
+	n, err := Open(filepath.Join(testseg.Dir(t), "small"), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
