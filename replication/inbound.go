@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -77,6 +78,10 @@ func (a *Agent) serve(c net.Conn) error {
 		return err
 	}
 	c.SetDeadline(time.Time{})
+	// Answers to digests are written beside the loop, which goes on
+	// applying batches while the segment is scanned; wmu orders the
+	// writers of w.
+	var wmu sync.Mutex
 	for {
 		t, msg, err := fr.next()
 		if errors.Is(err, ErrFrame) {
@@ -85,24 +90,30 @@ func (a *Agent) serve(c net.Conn) error {
 		if err != nil {
 			return err
 		}
+		wmu.Lock()
 		switch m := msg.(type) {
 		case *Batch:
+			wmu.Unlock()
 			a.apply(m.App, m.Entries)
+			wmu.Lock()
 			err = writeFrame(w, frameAck, &Ack{ID: m.ID})
 		case *Digest:
-			err = a.answerDigest(w, m)
+			a.goRun(func() {
+				if err := a.answerDigest(w, &wmu, m); err != nil {
+					c.Close() // the loop's next read fails and ends the stream
+				}
+			})
 		case *Fetch:
 			err = a.answerFetch(w, m)
 		default:
-			return fmt.Errorf("%w: unexpected %v from %s", ErrFrame, t, h.Node)
+			err = fmt.Errorf("%w: unexpected %v from %s", ErrFrame, t, h.Node)
 		}
+		if err == nil && r.Buffered() == 0 {
+			err = w.Flush()
+		}
+		wmu.Unlock()
 		if err != nil {
 			return err
-		}
-		if r.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return err
-			}
 		}
 	}
 }
@@ -116,28 +127,36 @@ func (a *Agent) writeHello(w *bufio.Writer) error {
 	return w.Flush()
 }
 
-// answerDigest sends our keys of every bucket whose digest differs.
-func (a *Agent) answerDigest(w *bufio.Writer, d *Digest) error {
-	app := a.apps[d.App]
-	if app == nil {
-		return writeFrame(w, frameKeys, &Keys{App: d.App, Bucket: -1})
-	}
-	view, err := scanApp(app.seg, a.cfg.local)
-	if err != nil {
-		return err
-	}
-	var differ []int
-	for i := range digestBuckets {
-		if view.digests[i] != d.Buckets[i] {
-			differ = append(differ, i)
+// answerDigest sends our keys of every bucket whose digest differs,
+// taking wmu for each frame it writes to w.
+func (a *Agent) answerDigest(w *bufio.Writer, wmu *sync.Mutex, d *Digest) error {
+	frames := []*Keys{{App: d.App, Bucket: -1}}
+	if app := a.apps[d.App]; app != nil {
+		view, err := scanApp(app.seg, a.cfg.local)
+		if err != nil {
+			return err
+		}
+		var differ []int
+		for i := range digestBuckets {
+			if view.digests[i] != d.Buckets[i] {
+				differ = append(differ, i)
+			}
+		}
+		if len(differ) > 0 {
+			frames = frames[:0]
+		}
+		for n, i := range differ {
+			frames = append(frames, &Keys{App: d.App, Bucket: i, Remaining: len(differ) - 1 - n, Keys: view.keys[i]})
 		}
 	}
-	if len(differ) == 0 {
-		return writeFrame(w, frameKeys, &Keys{App: d.App, Bucket: -1})
-	}
-	for n, i := range differ {
-		k := &Keys{App: d.App, Bucket: i, Remaining: len(differ) - 1 - n, Keys: view.keys[i]}
-		if err := writeFrame(w, frameKeys, k); err != nil {
+	for _, k := range frames {
+		wmu.Lock()
+		err := writeFrame(w, frameKeys, k)
+		if err == nil {
+			err = w.Flush()
+		}
+		wmu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

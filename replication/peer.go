@@ -255,14 +255,12 @@ func (p *peer) writeSome(w *bufio.Writer) error {
 			busy := p.ae[name] != nil
 			if busy {
 				p.aeAgain[name] = true
+			} else {
+				s := &aeSession{startSeq: app.processed.Load() - 1}
+				p.ae[name] = s
+				p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
 			}
 			p.mu.Unlock()
-			if busy {
-				continue
-			}
-			if err := p.startAntiEntropy(w, name, app); err != nil {
-				return err
-			}
 		}
 	}
 	for _, f := range ctl {
@@ -324,20 +322,28 @@ func (p *peer) writeTracked(w *bufio.Writer, b *Batch) error {
 	return nil
 }
 
-// startAntiEntropy scans the app and sends its digest. The session's start
+// startAntiEntropy scans the app and queues its digest for session s. It
+// runs beside the stream, which keeps sending the change feed meanwhile: a
+// scan of a large segment takes tens of milliseconds. The session's start
 // sequence is what the peer will have acknowledged once the repair that
-// follows is acknowledged.
-func (p *peer) startAntiEntropy(w *bufio.Writer, name string, app *appState) error {
-	start := app.processed.Load() - 1
+// follows is acknowledged. A session the stream dropped meanwhile (it
+// reconnected) is forgotten.
+func (p *peer) startAntiEntropy(name string, app *appState, s *aeSession) {
 	view, err := scanApp(app.seg, p.a.cfg.local)
-	if err != nil {
-		return fmt.Errorf("anti-entropy scan of %s: %w", name, err)
-	}
 	p.mu.Lock()
-	p.ae[name] = &aeSession{view: view, startSeq: start}
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.ae[name] != s {
+		return
+	}
+	if err != nil {
+		delete(p.ae, name)
+		p.a.log.Warn("anti-entropy scan failed", "app", name, "peer", p.name, "err", err)
+		return
+	}
+	s.view = view
 	p.a.metrics.aeRuns.WithLabelValues(p.name).Inc()
-	return writeFrame(w, frameDigest, &Digest{App: name, Buckets: view.digests[:]})
+	p.control = append(p.control, outFrame{frameDigest, &Digest{App: name, Buckets: view.digests[:]}})
+	p.signal()
 }
 
 // readLoop handles what the peer sends back on our stream.
