@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"log/slog"
 	"net"
 	"slices"
@@ -235,10 +236,16 @@ func (a *Agent) peerList() []*peer {
 // tail follows one app's change ring and hands local changes to the peers.
 func (a *Agent) tail(app *appState) {
 	buf := make([]shm.Change, 256)
-	lastTouch := map[string]int64{}
+	// The expiry last sent per key (by a hash of the key: a collision can
+	// only hold back one touch until the next set), for TouchMinDelta.
+	lastTouch := map[uint64]int64{}
 	var scratch []byte
 	var batch *Batch
 	var bytes int
+	// data holds the keys and values of the entries sent: a chunk is
+	// allocated per few hundred entries rather than twice per entry, and
+	// the batches that point into a chunk keep it alive.
+	var data []byte
 	flush := func(through uint64) {
 		if batch == nil {
 			batch = &Batch{App: app.name}
@@ -247,13 +254,23 @@ func (a *Agent) tail(app *appState) {
 		a.broadcast(batch, bytes)
 		batch, bytes = nil, 0
 	}
+	var newest uint64 // the latest version time of a local change read from the ring
 	for {
 		from := app.processed.Load()
 		n, next, err := app.seg.ReadChanges(from, buf)
 		if errors.Is(err, shm.ErrGap) {
-			a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err)
 			a.metrics.gaps.WithLabelValues(app.name).Inc()
-			a.rescanAll(app)
+			head := app.seg.LastSeq() + 1
+			sent, cerr := a.catchUp(app, newest, from-1)
+			if cerr != nil {
+				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
+				a.rescanAll(app) // and go on from the oldest change kept
+			} else {
+				a.log.Warn("change feed fell behind; sent what changed from the segment itself", "app", app.name, "err", err, "entries", sent)
+				flush(head - 1)
+				app.processed.Store(head)
+				continue
+			}
 		} else if errors.Is(err, shm.ErrClosed) {
 			return
 		}
@@ -261,6 +278,7 @@ func (a *Agent) tail(app *appState) {
 			if c.Remote {
 				continue
 			}
+			newest = max(newest, c.Version.Time)
 			switch c.Kind {
 			case shm.ChangeRescan:
 				a.rescanAll(app)
@@ -271,33 +289,46 @@ func (a *Agent) tail(app *appState) {
 			if a.cfg.local(c.Key) {
 				continue
 			}
+			if cap(data)-len(data) < 16<<10 {
+				data = make([]byte, 0, 256<<10)
+			}
 			// A touch sends no value: read it into scratch, which the
-			// next touch reuses; a set's value goes into the batch.
-			var dst []byte
-			if c.Kind == shm.ChangeTouch {
+			// next touch reuses; a set's value goes into data.
+			touch := c.Kind == shm.ChangeTouch
+			dst := data[len(data):]
+			if touch {
 				dst = scratch[:0]
 			}
 			e, ok := app.seg.GetEntry(dst, c.Key)
-			if c.Kind == shm.ChangeTouch {
+			if touch {
 				scratch = e.Value[:0]
 			}
 			if !ok || e.Version != c.Version {
 				continue // gone since, or a newer change follows
 			}
 			w := toWire(e)
-			w.Key = slices.Clone(c.Key) // buf's keys are reused by the next read
-			if c.Kind == shm.ChangeTouch {
-				if last, ok := lastTouch[string(c.Key)]; ok && w.Expires-last < int64(a.cfg.TouchMinDelta) {
+			h := xxhash.Sum64(c.Key)
+			if touch {
+				if last, ok := lastTouch[h]; ok && w.Expires-last < int64(a.cfg.TouchMinDelta) {
 					continue
 				}
 				w.Value = nil
 				w.Touch = true
+			} else if len(e.Value) <= cap(data)-len(data) {
+				data = data[:len(data)+len(e.Value)] // read in place
 			}
 			if w.Expires != 0 {
 				if len(lastTouch) > 1<<17 {
 					clear(lastTouch)
 				}
-				lastTouch[string(c.Key)] = w.Expires
+				lastTouch[h] = w.Expires
+			}
+			// c.Key is reused by the next read.
+			if len(c.Key) <= cap(data)-len(data) {
+				w.Key = append(data, c.Key...)[len(data):]
+				data = data[:len(data)+len(c.Key)]
+			} else {
+				w.Key = slices.Clone(c.Key)
 			}
 			if batch == nil {
 				batch = &Batch{App: app.name}
@@ -345,6 +376,91 @@ func (a *Agent) broadcast(b *Batch, size int) {
 			}
 		}
 		p.enqueue(out, size)
+	}
+}
+
+// catchUpMargin is how much older than the newest change read from the
+// ring a change lost with the ring may be. A write takes its version and
+// then its ring slot in one hold of its stripe's lock, so writers on other
+// stripes can enter the ring in a slightly different order than their
+// versions; the margin covers a writer held up between the two for this
+// long. One held up longer, in the same moment the ring overtakes the
+// agent, is repaired by the next periodic anti-entropy.
+const catchUpMargin = 50 << 16 // 50 ms of version time
+
+// catchUp replaces the change records the ring lost (the tail read through
+// seq before them): it sends every local entry of app whose version is
+// newer than newest less catchUpMargin, read from the segment itself, in
+// batches that claim nothing past seq. The entries are far fewer than a
+// comparison with every peer would move, and nothing waits on the peers'
+// answers. What a version cannot tell is not sent: an expiry extension
+// lost with the ring reaches the peers with the session's next write or
+// extension. It returns how many entries it sent.
+func (a *Agent) catchUp(app *appState, newest, seq uint64) (int, error) {
+	if newest == 0 {
+		return 0, errors.New("no change read yet to date the loss from")
+	}
+	floor := newest - min(newest, catchUpMargin)
+	node := app.seg.NodeID()
+	var keys [][]byte
+	sent := 0
+	stalled := map[*peer]bool{}
+	send := func() error {
+		err := a.entriesFor(app, keys, func(es []WireEntry) error {
+			size := 0
+			for i := range es {
+				size += wireSize(&es[i])
+			}
+			a.waitForRoom(size, stalled)
+			a.broadcast(&Batch{App: app.name, Through: seq, Entries: es}, size)
+			sent += len(es)
+			return nil
+		})
+		keys = keys[:0]
+		return err
+	}
+	for i := range app.seg.Stripes() {
+		err := app.seg.RangeWith(i, shm.RangeOptions{KeysOnly: true}, func(e shm.Entry) bool {
+			if e.Version.Node == node && e.Version.Time > floor {
+				keys = append(keys, e.Key)
+			}
+			return true
+		})
+		if err == nil && len(keys) >= a.cfg.BatchEntries {
+			err = send()
+		}
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, send()
+}
+
+// waitForRoom paces a catch-up, which reads far faster than a stream
+// sends: it waits until every peer's queue is half empty enough for size
+// more bytes. A peer whose queue does not shrink for a second is not
+// reading; it joins stalled and is not waited for again (its queue then
+// drops, which marks it for anti-entropy, as for any batch).
+func (a *Agent) waitForRoom(size int, stalled map[*peer]bool) {
+	limit := int64(a.cfg.QueueBytes/2 - size)
+	for _, p := range a.peerList() {
+		if stalled[p] {
+			continue
+		}
+		low, since := p.qBytes.Load(), time.Now()
+		for q := low; q > limit; q = p.qBytes.Load() {
+			if q < low {
+				low, since = q, time.Now()
+			}
+			if time.Since(since) > time.Second {
+				stalled[p] = true
+				break
+			}
+			if a.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
 	}
 }
 

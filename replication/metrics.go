@@ -42,7 +42,7 @@ func newMetrics(a *Agent, reg prometheus.Registerer) *metrics {
 		sent:       counter("replication", "sent_entries_total", "Entries sent to a peer.", "peer"),
 		applied:    counter("replication", "applied_entries_total", "Entries from peers that changed the local segment.", "app"),
 		dropped:    counter("replication", "dropped_batches_total", "Batches not queued because a peer fell behind (anti-entropy repairs it).", "peer"),
-		gaps:       counter("replication", "feed_gaps_total", "Times the change ring overtook the agent (a rescan followed).", "app"),
+		gaps:       counter("replication", "feed_gaps_total", "Times the change ring overtook the agent (it then sent what changed from the segment itself).", "app"),
 		aeRuns:     counter("antientropy", "runs_total", "Anti-entropy comparisons started with a peer.", "peer"),
 		aeSent:     counter("antientropy", "sent_entries_total", "Entries anti-entropy found the peer missing.", "peer"),
 		aeFetched:  counter("antientropy", "fetched_entries_total", "Entries anti-entropy found missing here.", "peer"),

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -50,9 +52,16 @@ func newMemFarm(t *testing.T, net *MemNetwork, names ...string) []*memNodeT {
 }
 
 func newMemFarmOpts(t *testing.T, net *MemNetwork, opt func(*Config), names ...string) []*memNodeT {
+	return newMemFarmSeg(t, net, shm.Options{Size: 8 << 20, MaxValue: 16 << 10}, opt, names...)
+}
+
+// newMemFarmSeg is newMemFarmOpts with the nodes' segment options (NodeID
+// and App are set per node).
+func newMemFarmSeg(t *testing.T, net *MemNetwork, so shm.Options, opt func(*Config), names ...string) []*memNodeT {
 	var nodes []*memNodeT
 	for i, name := range names {
-		seg, err := shm.Open(filepath.Join(t.TempDir(), name), &shm.Options{Size: 8 << 20, MaxValue: 16 << 10, NodeID: uint32(i + 1), App: "app"})
+		so.NodeID, so.App = uint32(i+1), "app"
+		seg, err := shm.Open(filepath.Join(t.TempDir(), name), &so)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,6 +201,79 @@ func TestScenarioNodeDownAndBack(t *testing.T) {
 	net.SetLatency(200 * time.Microsecond)
 	net.SetDown("c", false)
 	waitConverged(t, nodes, model, 30*time.Second)
+}
+
+// TestFeedGapCaughtUpFromSegment: when writes overtake the change ring,
+// the agent sends what changed from the segment itself, without comparing
+// with its peer, and the peer ends up with every write and delete.
+func TestFeedGapCaughtUpFromSegment(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 5))
+	net := NewMemNetwork(rng.Uint64())
+	regs := map[string]*prometheus.Registry{}
+	nodes := newMemFarmSeg(t, net, shm.Options{Size: 16 << 20, MaxValue: 16 << 10, RingSize: 256}, func(c *Config) {
+		c.AntiEntropyInterval = time.Hour // only the catch-up can repair the loss
+		regs[c.NodeName] = prometheus.NewRegistry()
+		c.Registerer = regs[c.NodeName]
+	}, "a", "b")
+	a, b := nodes[0], nodes[1]
+	sum := func(name string) float64 {
+		fams, err := regs["a"].Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0.0
+		for _, f := range fams {
+			if f.GetName() == name {
+				for _, m := range f.GetMetric() {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return total
+	}
+	// The feed has read a change (the loss is dated from it) and the
+	// comparison every new stream starts with is over.
+	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
+	waitFor(t, "warm-up replication", 10*time.Second, func() bool {
+		p := a.agent.Peers().Members
+		return b.seg.Has([]byte("warmup")) && len(p) == 1 && p[0].State == "alive"
+	})
+	runs := sum("gardenstate_antientropy_runs_total")
+
+	const keys = 4000
+	val := make([]byte, 200)
+	written := 0
+	for round := 0; sum("gardenstate_replication_feed_gaps_total") == 0; round++ {
+		if round == 50 {
+			t.Fatalf("%d writes never overtook a ring of 256 changes", written)
+		}
+		for i := range keys {
+			k := fmt.Appendf(nil, "k%d", rng.IntN(keys))
+			if i%7 == 0 {
+				a.seg.Delete(k)
+				continue
+			}
+			val[0] = byte(round)
+			if err := a.seg.Set(k, val, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			written++
+		}
+	}
+	model := lwwModel{}
+	for i := range keys {
+		if e, ok := a.seg.GetEntry(nil, fmt.Appendf(nil, "k%d", i)); ok {
+			model.record(e)
+		}
+	}
+	waitConverged(t, nodes, model, 30*time.Second)
+	t.Logf("%d writes, %.0f feed gaps", written, sum("gardenstate_replication_feed_gaps_total"))
+	if n := sum("gardenstate_antientropy_runs_total") - runs; n != 0 {
+		t.Fatalf("%.0f comparisons ran: the lost changes should have been sent from the segment", n)
+	}
+	if p := a.agent.Peers().Members; len(p) != 1 || p[0].State != "alive" || p[0].Dropped != 0 {
+		t.Fatalf("peer %+v, want alive with nothing dropped", p)
+	}
 }
 
 // TestStalledPeerMemoryBounded: a peer that stops reading costs a bounded
