@@ -389,3 +389,32 @@ func TestWaitChangesWakesAcrossProcesses(t *testing.T) {
 		t.Fatal("WaitChanges was not woken by the write")
 	}
 }
+
+// TestRemoteChangesWakeNoTailer: a change applied from a peer does not
+// wake a sleeping tailer (the agent has nothing to do with it), a local
+// write does. The futex word counts the wake-ups.
+func TestRemoteChangesWakeNoTailer(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.waiters.Add(1) // as a tailer asleep in WaitChanges
+	defer s.waiters.Add(^uint32(0))
+	w0 := s.ringWake.Load()
+	remote := Entry{Key: []byte("r"), Value: []byte("v"), Version: Version{Time: 1 << 40, Node: s.NodeID() + 1}, Expires: time.Now().Add(time.Minute)}
+	if ok, err := s.Apply(remote); !ok || err != nil {
+		t.Fatalf("Apply = %v, %v", ok, err)
+	}
+	if !s.MergeExpiry(remote.Key, remote.Version, time.Now().Add(time.Hour)) {
+		t.Fatal("MergeExpiry did not extend")
+	}
+	if w := s.ringWake.Load(); w != w0 {
+		t.Fatalf("changes from a peer woke the tailer %d times", w-w0)
+	}
+	if err := s.Set([]byte("l"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if w := s.ringWake.Load(); w == w0 {
+		t.Fatal("a local write did not wake the tailer")
+	}
+	if n, _, err := s.ReadChanges(1, make([]Change, 8)); err != nil || n != 3 {
+		t.Fatalf("ReadChanges: %d changes, %v; want 3", n, err)
+	}
+}

@@ -80,7 +80,10 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(st.no))
 	pending.Store(0)
-	if s.waiters.Load() != 0 {
+	// Changes applied from peers wake nobody: the tailer (the agent) has
+	// nothing to do with them, and a wake-up per applied entry cost the
+	// applier a system call and the tailer a trip round its loop each.
+	if kind&changeRemote == 0 && s.waiters.Load() != 0 {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
 	}
@@ -89,7 +92,9 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 // WaitChanges blocks until a change with a sequence number of at least seq
 // has been handed out (LastSeq() >= seq), or d has passed, and reports
 // which. A tailer sleeps here instead of polling: writers wake it, paying a
-// system call only while someone sleeps.
+// system call only while someone sleeps. Only changes written on this host
+// wake it: one applied from a peer (Change.Remote) is seen at the next
+// wake-up or when d has passed.
 func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 	if !s.enterMisc() {
 		return false
