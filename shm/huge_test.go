@@ -125,3 +125,35 @@ func TestSegmentOutsideTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A segment whose size is not a whole number of pages is mapped and
+// reported whole, and what is left of the aligned reservation past its end
+// is given back.
+func TestHugeMappingOddSize(t *testing.T) {
+	if why := hugePagesPossible(); why != "" {
+		t.Skip("no huge pages here:", why)
+	}
+	opts := testOptions()
+	opts.Size += 100
+	s, err := Open(filepath.Join(testseg.Dir(t), "odd"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.huge {
+		t.Fatal("not mapped for huge pages")
+	}
+	if got := s.HugePages(); got < opts.Size/2 {
+		t.Fatalf("%d bytes on huge pages, want most of %d", got, opts.Size)
+	}
+	end := uint64(uintptr(unsafe.Pointer(&s.mem[0]))) + uint64(pageUp(uintptr(opts.Size)))
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		if start, _, ok := vmaRange(line); ok && start == end && strings.Contains(line, " ---p ") {
+			t.Fatalf("the reservation past the mapping is still there: %s", line)
+		}
+	}
+}

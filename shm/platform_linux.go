@@ -140,13 +140,25 @@ func mapHuge(fd int, size int) (mem []byte, ok bool, err error) {
 		unix.MunmapPtr(resv, span)
 		return nil, true, err
 	}
+	// The mapping covers whole pages: the reservation's tail starts at the
+	// page after the file's last byte.
+	mapped := pageUp(uintptr(size))
 	if head > 0 {
-		unix.MunmapPtr(resv, head)
+		err = unix.MunmapPtr(resv, head)
 	}
-	if tail := span - head - uintptr(size); tail > 0 {
-		unix.MunmapPtr(unsafe.Add(at, size), tail)
+	if tail := span - head - mapped; tail > 0 && err == nil {
+		err = unix.MunmapPtr(unsafe.Add(at, mapped), tail)
+	}
+	if err != nil {
+		unix.MunmapPtr(resv, span) // whatever is left of it
+		return nil, true, fmt.Errorf("trim the mapping's reservation: %w", err)
 	}
 	return unsafe.Slice((*byte)(p), size), true, nil
+}
+
+func pageUp(n uintptr) uintptr {
+	ps := uintptr(os.Getpagesize())
+	return (n + ps - 1) &^ (ps - 1)
 }
 
 // unmapHuge undoes mapHuge.
@@ -180,7 +192,7 @@ func pmdMapped(mem []byte) int64 {
 	}
 	defer f.Close()
 	lo := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(mem))))
-	hi := lo + uint64(len(mem))
+	hi := lo + uint64(pageUp(uintptr(len(mem))))
 	var total int64
 	in := false
 	sc := bufio.NewScanner(f)
