@@ -390,9 +390,10 @@ func TestWaitChangesWakesAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestRemoteChangesWakeNoTailer: a change applied from a peer does not
-// wake a sleeping tailer (the agent has nothing to do with it), a local
-// write does. The futex word counts the wake-ups.
+// TestRemoteChangesWakeNoTailer: a change applied from a peer wakes a
+// sleeping tailer only once a quarter ring (the agent has nothing to do
+// with it but must read past it), a local write always. The futex word
+// counts the wake-ups.
 func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	s, _ := openTest(t, testOptions())
 	s.waiters.Add(1) // as a tailer asleep in WaitChanges
@@ -416,5 +417,17 @@ func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	}
 	if n, _, err := s.ReadChanges(1, make([]Change, 8)); err != nil || n != 3 {
 		t.Fatalf("ReadChanges: %d changes, %v; want 3", n, err)
+	}
+	// A quarter ring of applied changes wakes it once.
+	w1 := s.ringWake.Load()
+	quarter := s.Info().RingSize / 4
+	for i := range quarter {
+		e := Entry{Key: fmt.Appendf(nil, "r%d", i), Value: []byte("v"), Version: Version{Time: 1<<40 + uint64(i), Node: s.NodeID() + 1}}
+		if ok, err := s.Apply(e); !ok || err != nil {
+			t.Fatalf("Apply = %v, %v", ok, err)
+		}
+	}
+	if w := s.ringWake.Load(); w != w1+1 {
+		t.Fatalf("%d changes from a peer woke the tailer %d times, want once", quarter, w-w1)
 	}
 }

@@ -80,10 +80,12 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(st.no))
 	pending.Store(0)
-	// Changes applied from peers wake nobody: the tailer (the agent) has
-	// nothing to do with them, and a wake-up per applied entry cost the
-	// applier a system call and the tailer a trip round its loop each.
-	if kind&changeRemote == 0 && s.waiters.Load() != 0 {
+	// A change applied from a peer wakes the tailer only once a quarter
+	// ring, so that it reads past them before the ring wraps: it has
+	// nothing to do with them (the agent sends local changes), and a
+	// wake-up per applied entry cost the applier a system call and the
+	// tailer a trip round its loop each.
+	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || seq&(uint64(s.h.RingSize)/4-1) == 0) {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
 	}
@@ -92,9 +94,10 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 // WaitChanges blocks until a change with a sequence number of at least seq
 // has been handed out (LastSeq() >= seq), or d has passed, and reports
 // which. A tailer sleeps here instead of polling: writers wake it, paying a
-// system call only while someone sleeps. Only changes written on this host
-// wake it: one applied from a peer (Change.Remote) is seen at the next
-// wake-up or when d has passed.
+// system call only while someone sleeps. Changes written on this host wake
+// it; changes applied from peers (Change.Remote) only every quarter ring,
+// so one of those may be seen only at the next wake-up or when d has
+// passed.
 func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 	if !s.enterMisc() {
 		return false

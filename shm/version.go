@@ -57,6 +57,10 @@ func (s *Segment) observe(t uint64) {
 	}
 }
 
+// Clock returns the newest version time handed out or observed on the
+// segment, by any process: every later local write gets a greater one.
+func (s *Segment) Clock() uint64 { return s.hlc.Load() }
+
 // NodeID returns the node id this segment stamps on local writes.
 func (s *Segment) NodeID() uint32 { return s.h.NodeID }
 
