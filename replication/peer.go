@@ -61,7 +61,8 @@ type sentBatch struct {
 }
 
 type aeSession struct {
-	view     *appView
+	view     *appView // nil until the scan is done
+	digest   *Digest  // the scan's digest, until writeSome sends it
 	startSeq uint64
 }
 
@@ -213,6 +214,16 @@ func (p *peer) session() error {
 		p.connected = false
 		p.ae = map[string]*aeSession{}
 		p.aeAgain = map[string]bool{}
+		// Batches still queued as control frames belong to this stream's
+		// comparisons; on the next stream, a marker among them would end
+		// that stream's comparison before it is done. Fetches may go.
+		kept := p.control[:0]
+		for _, f := range p.control {
+			if f.t != frameBatch {
+				kept = append(kept, f)
+			}
+		}
+		p.control = kept
 		p.mu.Unlock()
 		p.a.metrics.peerUp(p.name, false)
 	}()
@@ -261,6 +272,20 @@ func (p *peer) writeSome(w *bufio.Writer) error {
 				p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
 			}
 			p.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
+	var digests []*Digest
+	for _, ae := range p.ae {
+		if ae.digest != nil {
+			digests = append(digests, ae.digest)
+			ae.digest = nil
+		}
+	}
+	p.mu.Unlock()
+	for _, d := range digests {
+		if err := writeFrame(w, frameDigest, d); err != nil {
+			return err
 		}
 	}
 	for _, f := range ctl {
@@ -322,12 +347,13 @@ func (p *peer) writeTracked(w *bufio.Writer, b *Batch) error {
 	return nil
 }
 
-// startAntiEntropy scans the app and queues its digest for session s. It
-// runs beside the stream, which keeps sending the change feed meanwhile: a
-// scan of a large segment takes tens of milliseconds. The session's start
-// sequence is what the peer will have acknowledged once the repair that
-// follows is acknowledged. A session the stream dropped meanwhile (it
-// reconnected) is forgotten.
+// startAntiEntropy scans the app for session s and leaves the digest for
+// writeSome to send. It runs beside the stream, which keeps sending the
+// change feed meanwhile: a scan of a large segment takes tens of
+// milliseconds. The session's start sequence is what the peer will have
+// acknowledged once the repair that follows is acknowledged. A session
+// the stream dropped meanwhile (it ended) is forgotten with its digest;
+// a scan that fails ends the stream, and the next one compares again.
 func (p *peer) startAntiEntropy(name string, app *appState, s *aeSession) {
 	view, err := scanApp(app.seg, p.a.cfg.local)
 	p.mu.Lock()
@@ -336,13 +362,15 @@ func (p *peer) startAntiEntropy(name string, app *appState, s *aeSession) {
 		return
 	}
 	if err != nil {
-		delete(p.ae, name)
-		p.a.log.Warn("anti-entropy scan failed", "app", name, "peer", p.name, "err", err)
+		p.a.log.Warn("anti-entropy scan failed; reconnecting", "app", name, "peer", p.name, "err", err)
+		if p.conn != nil {
+			p.conn.Close()
+		}
 		return
 	}
 	s.view = view
+	s.digest = &Digest{App: name, Buckets: view.digests[:]}
 	p.a.metrics.aeRuns.WithLabelValues(p.name).Inc()
-	p.control = append(p.control, outFrame{frameDigest, &Digest{App: name, Buckets: view.digests[:]}})
 	p.signal()
 }
 
@@ -395,13 +423,17 @@ func (p *peer) onAck(id uint64) {
 func (p *peer) onKeys(k *Keys) {
 	p.mu.Lock()
 	s := p.ae[k.App]
+	var view *appView
+	if s != nil {
+		view = s.view
+	}
 	p.mu.Unlock()
 	app := p.a.apps[k.App]
-	if s == nil || app == nil {
-		return
+	if view == nil || app == nil {
+		return // not an answer to a digest this stream sent
 	}
 	if k.Bucket >= 0 {
-		send, fetch := diffBucket(s.view.keys[k.Bucket], k.Keys)
+		send, fetch := diffBucket(view.keys[k.Bucket], k.Keys)
 		if len(fetch) > 0 {
 			p.sendControl(frameFetch, &Fetch{App: k.App, Keys: fetch})
 			p.a.metrics.aeFetched.WithLabelValues(p.name).Add(float64(len(fetch)))
