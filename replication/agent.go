@@ -254,14 +254,27 @@ func (a *Agent) tail(app *appState) {
 		a.broadcast(batch, bytes)
 		batch, bytes = nil, 0
 	}
-	var newest uint64 // the latest version time of a local change read from the ring
+	// newest dates what a gap may have lost: the latest version time of a
+	// local change read from the ring or sent by a catch-up, and to begin
+	// with the segment's clock (what came before, the comparison every
+	// new stream starts with covers).
+	newest := app.seg.Clock()
+	repairs := app.seg.Stats().Repairs
 	for {
 		from := app.processed.Load()
 		n, next, err := app.seg.ReadChanges(from, buf)
 		if errors.Is(err, shm.ErrGap) {
 			a.metrics.gaps.WithLabelValues(app.name).Inc()
 			head := app.seg.LastSeq() + 1
-			sent, cerr := a.catchUp(app, newest, from-1)
+			// A stripe repaired after its writer died completes the
+			// writer's change with the version it took then, which a
+			// catch-up dates too old to send: compare with the peers too.
+			if r := app.seg.Stats().Repairs; r != repairs {
+				repairs = r
+				a.rescanAll(app)
+			}
+			sent, last, cerr := a.catchUp(app, newest, from-1)
+			newest = max(newest, last)
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -269,6 +282,9 @@ func (a *Agent) tail(app *appState) {
 				a.log.Warn("change feed fell behind; sent what changed from the segment itself", "app", app.name, "err", err, "entries", sent)
 				flush(head - 1)
 				app.processed.Store(head)
+				if a.ctx.Err() != nil {
+					return
+				}
 				continue
 			}
 		} else if errors.Is(err, shm.ErrClosed) {
@@ -282,6 +298,7 @@ func (a *Agent) tail(app *appState) {
 			switch c.Kind {
 			case shm.ChangeRescan:
 				a.rescanAll(app)
+				repairs = app.seg.Stats().Repairs // this comparison covers them
 				continue
 			case shm.ChangeExpire:
 				continue
@@ -395,15 +412,12 @@ const catchUpMargin = 50 << 16 // 50 ms of version time
 // comparison with every peer would move, and nothing waits on the peers'
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
-// extension. It returns how many entries it sent.
-func (a *Agent) catchUp(app *appState, newest, seq uint64) (int, error) {
-	if newest == 0 {
-		return 0, errors.New("no change read yet to date the loss from")
-	}
+// extension. It returns how many entries it sent and the newest version
+// time among them.
+func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, last uint64, err error) {
 	floor := newest - min(newest, catchUpMargin)
 	node := app.seg.NodeID()
 	var keys [][]byte
-	sent := 0
 	stalled := map[*peer]bool{}
 	send := func() error {
 		err := a.entriesFor(app, keys, func(es []WireEntry) error {
@@ -423,6 +437,7 @@ func (a *Agent) catchUp(app *appState, newest, seq uint64) (int, error) {
 		err := app.seg.RangeWith(i, shm.RangeOptions{KeysOnly: true}, func(e shm.Entry) bool {
 			if e.Version.Node == node && e.Version.Time > floor {
 				keys = append(keys, e.Key)
+				last = max(last, e.Version.Time)
 			}
 			return true
 		})
@@ -430,10 +445,10 @@ func (a *Agent) catchUp(app *appState, newest, seq uint64) (int, error) {
 			err = send()
 		}
 		if err != nil {
-			return sent, err
+			return sent, last, err
 		}
 	}
-	return sent, send()
+	return sent, last, send()
 }
 
 // waitForRoom paces a catch-up, which reads far faster than a stream

@@ -216,8 +216,8 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 		c.Registerer = regs[c.NodeName]
 	}, "a", "b")
 	a, b := nodes[0], nodes[1]
-	sum := func(name string) float64 {
-		fams, err := regs["a"].Gather()
+	sumOn := func(node, name string) float64 {
+		fams, err := regs[node].Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,6 +231,7 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 		}
 		return total
 	}
+	sum := func(name string) float64 { return sumOn("a", name) }
 	// The feed has read a change (the loss is dated from it) and the
 	// comparison every new stream starts with is over.
 	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
@@ -239,6 +240,7 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 		return b.seg.Has([]byte("warmup")) && len(p) == 1 && p[0].State == "alive"
 	})
 	runs := sum("gardenstate_antientropy_runs_total")
+	runsB := sumOn("b", "gardenstate_antientropy_runs_total")
 
 	const keys = 4000
 	val := make([]byte, 200)
@@ -273,6 +275,11 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 	}
 	if p := a.agent.Peers().Members; len(p) != 1 || p[0].State != "alive" || p[0].Dropped != 0 {
 		t.Fatalf("peer %+v, want alive with nothing dropped", p)
+	}
+	// b had nothing of its own to send: if its feed fell behind on the
+	// changes it applied, catching up found nothing, and asked no one.
+	if n := sumOn("b", "gardenstate_antientropy_runs_total") - runsB; n != 0 {
+		t.Fatalf("b ran %.0f comparisons (its feed fell behind %.0f times)", n, sumOn("b", "gardenstate_replication_feed_gaps_total"))
 	}
 }
 
