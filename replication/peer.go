@@ -241,7 +241,13 @@ func (p *peer) session() error {
 			return err
 		case <-p.wake:
 		case q := <-p.queue:
-			if err := p.writeBatch(w, q); err != nil {
+			// Control frames queued first go first: a comparison's repair
+			// data must precede the marker that ends it, which is queued.
+			err := p.writeControl(w)
+			if err == nil {
+				err = p.writeBatch(w, q)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -251,6 +257,26 @@ func (p *peer) session() error {
 // writeSome writes pending control frames, starts anti-entropy when asked,
 // and drains the queue, then flushes.
 func (p *peer) writeSome(w *bufio.Writer) error {
+	if err := p.writeControl(w); err != nil {
+		return err
+	}
+	for {
+		select {
+		case q := <-p.queue:
+			if err := p.writeBatch(w, q); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		break
+	}
+	return w.Flush()
+}
+
+// writeControl starts anti-entropy when asked and writes pending control
+// frames and digests.
+func (p *peer) writeControl(w *bufio.Writer) error {
 	p.mu.Lock()
 	ctl := p.control
 	p.control = nil
@@ -299,18 +325,7 @@ func (p *peer) writeSome(w *bufio.Writer) error {
 			return err
 		}
 	}
-	for {
-		select {
-		case q := <-p.queue:
-			if err := p.writeBatch(w, q); err != nil {
-				return err
-			}
-			continue
-		default:
-		}
-		break
-	}
-	return w.Flush()
+	return nil
 }
 
 func (p *peer) writeBatch(w *bufio.Writer, q queued) error {
@@ -453,7 +468,11 @@ func (p *peer) onKeys(k *Keys) {
 		if again {
 			p.requestAntiEntropy()
 		}
-		p.sendControl(frameBatch, &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID})
+		// The marker claims every change through startSeq: it goes by
+		// the queue, behind the change batches queued before the
+		// comparison started (and the session loop writes the repair
+		// data, queued as control frames, before any queued batch).
+		p.enqueue(&Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID}, 0)
 	}
 }
 

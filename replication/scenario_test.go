@@ -300,7 +300,10 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	val := make([]byte, 2048)
-	const writes, keys = 16000, 200 // 32 MiB through a 1 MiB queue, data that fits every stripe
+	// 32 MiB through a 1 MiB queue; 1.2 MiB of live data, more than the
+	// queue holds even after a catch-up from the segment, and that fits
+	// every stripe.
+	const writes, keys = 16000, 600
 	for i := range writes {
 		if err := a.seg.Set(fmt.Appendf(nil, "k%d", i%keys), val, time.Hour); err != nil {
 			t.Fatal(err)
