@@ -235,7 +235,7 @@ func (a *Agent) peerList() []*peer {
 
 // tail follows one app's change ring and hands local changes to the peers.
 func (a *Agent) tail(app *appState) {
-	buf := make([]shm.Change, 256)
+	buf := make([]shm.Change, 1024)
 	// The expiry last sent per key (by a hash of the key: a collision can
 	// only hold back one touch until the next set), for TouchMinDelta.
 	lastTouch := map[uint64]int64{}
