@@ -390,13 +390,15 @@ func TestWaitChangesWakesAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestRemoteChangesWakeNoTailer: a change applied from a peer wakes a
-// sleeping tailer only once a quarter ring (the agent has nothing to do
-// with it but must read past it), a local write always. The futex word
-// counts the wake-ups.
+// TestRemoteChangesWakeNoTailer: changes applied from a peer wake a
+// sleeping tailer at most every remoteWakeEvery (the agent has nothing to
+// do with them but must read past them), a local write always. The futex
+// word counts the wake-ups.
 func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	s, _ := openTest(t, testOptions())
-	s.waiters.Add(1) // as a tailer asleep in WaitChanges
+	s.remoteWakeEvery = time.Hour
+	s.remoteWake.Store(int64(time.Since(s.mono0))) // one just happened
+	s.waiters.Add(1)                               // as a tailer asleep in WaitChanges
 	defer s.waiters.Add(^uint32(0))
 	w0 := s.ringWake.Load()
 	remote := Entry{Key: []byte("r"), Value: []byte("v"), Version: Version{Time: 1 << 40, Node: s.NodeID() + 1}, Expires: time.Now().Add(time.Minute)}
@@ -418,16 +420,17 @@ func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	if n, _, err := s.ReadChanges(1, make([]Change, 8)); err != nil || n != 3 {
 		t.Fatalf("ReadChanges: %d changes, %v; want 3", n, err)
 	}
-	// A quarter ring of applied changes wakes it once.
+	// Once the interval has passed, the next applied change wakes it, and
+	// the ones after it do not.
+	s.remoteWake.Store(-int64(time.Hour))
 	w1 := s.ringWake.Load()
-	quarter := s.Info().RingSize / 4
-	for i := range quarter {
+	for i := range 100 {
 		e := Entry{Key: fmt.Appendf(nil, "r%d", i), Value: []byte("v"), Version: Version{Time: 1<<40 + uint64(i), Node: s.NodeID() + 1}}
 		if ok, err := s.Apply(e); !ok || err != nil {
 			t.Fatalf("Apply = %v, %v", ok, err)
 		}
 	}
 	if w := s.ringWake.Load(); w != w1+1 {
-		t.Fatalf("%d changes from a peer woke the tailer %d times, want once", quarter, w-w1)
+		t.Fatalf("100 changes from a peer woke the tailer %d times, want once", w-w1)
 	}
 }

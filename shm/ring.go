@@ -80,24 +80,33 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	pending.Store(seq)
 	s.writeRing(seq, kind, key, v, expires, uint16(st.no))
 	pending.Store(0)
-	// A change applied from a peer wakes the tailer only once a quarter
-	// ring, so that it reads past them before the ring wraps: it has
-	// nothing to do with them (the agent sends local changes), and a
+	// A change applied from a peer wakes the tailer at most every
+	// remoteWakeEvery: it has nothing to do with them (the agent sends
+	// local changes) but must read past them before the ring wraps, and a
 	// wake-up per applied entry cost the applier a system call and the
-	// tailer a trip round its loop each.
-	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || seq&(uint64(s.h.RingSize)/4-1) == 0) {
+	// tailer a trip round its loop each, a fifth of the replicated write
+	// rate in a burst. Spaced wake-ups keep a slow stream's latency (the
+	// tailer's process stays awake) at a bounded cost in a fast one.
+	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || s.remoteWakeDue()) {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
 	}
+}
+
+// remoteWakeDue reports whether a change applied from a peer should wake
+// the tailers, and if so counts the wake-up.
+func (s *Segment) remoteWakeDue() bool {
+	now := int64(time.Since(s.mono0))
+	last := s.remoteWake.Load()
+	return now-last >= int64(s.remoteWakeEvery) && s.remoteWake.CompareAndSwap(last, now)
 }
 
 // WaitChanges blocks until a change with a sequence number of at least seq
 // has been handed out (LastSeq() >= seq), or d has passed, and reports
 // which. A tailer sleeps here instead of polling: writers wake it, paying a
 // system call only while someone sleeps. Changes written on this host wake
-// it; changes applied from peers (Change.Remote) only every quarter ring,
-// so one of those may be seen only at the next wake-up or when d has
-// passed.
+// it; changes applied from peers (Change.Remote) at most every 50 µs, so
+// one of those may be seen only at the next wake-up or when d has passed.
 func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 	if !s.enterMisc() {
 		return false

@@ -47,6 +47,11 @@ type Segment struct {
 	wall0 int64     // wall clock at attach, unix ns
 	mono0 time.Time // the same instant, with its monotonic reading
 
+	// remoteWake is when (ns after mono0) a change applied from a peer last
+	// woke the ring's tailers; remoteWakeEvery spaces such wake-ups.
+	remoteWake      atomic.Int64
+	remoteWakeEvery time.Duration
+
 	closed    atomic.Bool
 	misc      atomic.Int64  // operations in flight that are not on one stripe
 	sweepNext atomic.Uint64 // the stripe Sweep visits next
@@ -258,6 +263,8 @@ func attach(path string, f *os.File, o Options, ex explicit) (*Segment, error) {
 	}
 	s.mono0 = time.Now()
 	s.wall0 = s.mono0.UnixNano()
+	s.remoteWakeEvery = 50 * time.Microsecond
+	s.remoteWake.Store(-int64(s.remoteWakeEvery))
 	s.stripes = make([]stripe, h.Stripes)
 	idxLen := uint64(h.IndexSlots) * layout.IndexSlotSize
 	for i := range s.stripes {
