@@ -13,26 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gardenstate/gardenstate/internal/testseed"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
 var testKey = bytes.Repeat([]byte{7}, KeySize)
-
-func testSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GARDEN_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (GARDEN_SEED=%d replays)", seed, seed)
-	return seed
-}
 
 func quietLogger() *slog.Logger {
 	if os.Getenv("GARDEN_TEST_LOG") != "" {
@@ -142,7 +133,7 @@ func write(rng *rand.Rand, nodes []*memNodeT, model lwwModel, keys int) {
 }
 
 func TestScenarioReplicates(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 1))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 1))
 	net := NewMemNetwork(rng.Uint64())
 	nodes := newMemFarm(t, net, "a", "b", "c")
 	model := lwwModel{}
@@ -153,7 +144,7 @@ func TestScenarioReplicates(t *testing.T) {
 }
 
 func TestScenarioPartitionsAndHeals(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 2))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 2))
 	net := NewMemNetwork(rng.Uint64())
 	names := []string{"a", "b", "c", "d"}
 	nodes := newMemFarm(t, net, names...)
@@ -187,7 +178,7 @@ func TestScenarioPartitionsAndHeals(t *testing.T) {
 }
 
 func TestScenarioNodeDownAndBack(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 3))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 3))
 	net := NewMemNetwork(rng.Uint64())
 	nodes := newMemFarm(t, net, "a", "b", "c")
 	model := lwwModel{}
@@ -207,7 +198,7 @@ func TestScenarioNodeDownAndBack(t *testing.T) {
 // the agent sends what changed from the segment itself, without comparing
 // with its peer, and the peer ends up with every write and delete.
 func TestFeedGapCaughtUpFromSegment(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 5))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 5))
 	net := NewMemNetwork(rng.Uint64())
 	regs := map[string]*prometheus.Registry{}
 	nodes := newMemFarmSeg(t, net, shm.Options{Size: 16 << 20, MaxValue: 16 << 10, RingSize: 256}, func(c *Config) {
@@ -287,7 +278,7 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 // queue, not memory that grows with the writes; once it reads again,
 // anti-entropy brings it up to date.
 func TestStalledPeerMemoryBounded(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 4))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 4))
 	net := NewMemNetwork(rng.Uint64())
 	// No periodic anti-entropy: catching up must come from the comparisons
 	// that drops and gaps ask for, even when they overlap.

@@ -12,8 +12,10 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/gardenstate/gardenstate/internal/testhooks"
+	"github.com/gardenstate/gardenstate/internal/testseed"
 )
 
 func init() { childRoles["chaos"] = childChaos }
@@ -102,7 +105,10 @@ func childChaos() int {
 			testhooks.Shm = func(p string) {
 				if p == holdPoint {
 					say("H")
-					time.Sleep(time.Hour) // hold the lock until killed
+					// Hold the lock until killed. Should the parent go away
+					// first, its end of stdin closes: leave, lock held.
+					io.Copy(io.Discard, os.Stdin)
+					os.Exit(childFail("stdin closed while holding a lock: the test is gone"))
 				}
 			}
 		}
@@ -181,11 +187,8 @@ func TestChaosKillEvicting(t *testing.T) { chaosKill(t, true) }
 
 func chaosKill(t *testing.T, evicting bool) {
 	kills := chaosKills()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GARDEN_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (GARDEN_SEED=%d replays), %d kills", seed, seed, kills)
+	seed := testseed.Seed(t)
+	t.Logf("%d kills", kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	opts := &Options{Size: 32 << 20, MaxValue: 8 << 10, LockTimeout: 30 * time.Second}
 	var extraEnv []string
@@ -252,60 +255,30 @@ func chaosKill(t *testing.T, evicting bool) {
 		}
 		return false
 	}
-	lastProgress := time.Now()
-	holdKills := 0
-	for kill := 0; kill < kills; kill++ {
-		// Let a random victim run until it has done `want` more writes,
-		// serving every worker's output meanwhile. A worker that says it
-		// holds a lock is killed at once, whoever it is.
-		victim := workers[rng.IntN(nworkers)]
-		opsBefore := victim.ops
-		want := 5 + rng.IntN(200)
-		for victim.ops-opsBefore < want {
-			progressed := false
-			var holder *chaosWorker
-			for _, w := range workers {
-			drain:
-				for holder == nil {
-					select {
-					case l, ok := <-w.c.Lines:
-						if !ok {
-							t.Fatalf("worker %d exited: %v\n%s", w.slot, w.c.Cmd.ProcessState, w.c.Stderr())
-						}
-						progressed = true
-						if apply(w, l) {
-							holder = w
-						}
-					default:
-						break drain
-					}
-				}
-			}
-			if holder != nil {
-				victim = holder
-				holdKills++
-				break
-			}
-			if progressed {
-				lastProgress = time.Now()
-			} else if time.Since(lastProgress) > progressDeadline {
-				t.Fatalf("no worker made progress for %v (stall)", progressDeadline)
-			} else {
-				time.Sleep(100 * time.Microsecond)
-			}
+	// next waits for a line from any worker; no line within
+	// progressDeadline means the workers are stuck.
+	cases := make([]reflect.SelectCase, nworkers+1)
+	stall := time.NewTimer(progressDeadline)
+	defer stall.Stop()
+	next := func() (*chaosWorker, string) {
+		for i, w := range workers {
+			cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.c.Lines)}
 		}
-		victim.c.Cmd.Process.Signal(syscall.SIGKILL)
-		for l := range victim.c.Lines {
-			apply(victim, l)
+		cases[nworkers] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stall.C)}
+		i, v, ok := reflect.Select(cases)
+		if i == nworkers {
+			t.Fatalf("no worker made progress for %v (stall)", progressDeadline)
 		}
-		victim.c.Wait(t, 30*time.Second)
-		if p := victim.pending; p != nil {
-			st := &model[victim.slot][p.key]
-			st.maybe, st.hasMaybe = p.counter, true
+		w := workers[i]
+		if !ok {
+			t.Fatalf("worker %d exited: %v\n%s", w.slot, w.c.Cmd.ProcessState, w.c.Stderr())
 		}
-		start(victim.slot, rng.IntN(2) == 0)
+		stall.Reset(progressDeadline)
+		return w, v.String()
 	}
-	for _, w := range workers {
+	// reap kills w and takes in all it said; a write it began and did not
+	// see acknowledged may or may not have happened.
+	reap := func(w *chaosWorker) {
 		w.c.Cmd.Process.Signal(syscall.SIGKILL)
 		for l := range w.c.Lines {
 			apply(w, l)
@@ -315,6 +288,27 @@ func chaosKill(t *testing.T, evicting bool) {
 			st := &model[w.slot][p.key]
 			st.maybe, st.hasMaybe = p.counter, true
 		}
+	}
+	holdKills := 0
+	for kill := 0; kill < kills; kill++ {
+		// Let a random victim run until it has done `want` more writes,
+		// serving every worker's output meanwhile. A worker that says it
+		// holds a lock is killed at once, whoever it is.
+		victim := workers[rng.IntN(nworkers)]
+		opsBefore := victim.ops
+		want := 5 + rng.IntN(200)
+		for victim.ops-opsBefore < want {
+			if w, l := next(); apply(w, l) {
+				victim = w
+				holdKills++
+				break
+			}
+		}
+		reap(victim)
+		start(victim.slot, rng.IntN(2) == 0)
+	}
+	for _, w := range workers {
+		reap(w)
 	}
 
 	if err := s.Verify(); err != nil {

@@ -7,28 +7,18 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testseed"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 )
-
-func testSeed(t *testing.T) uint64 {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("GARDEN_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (GARDEN_SEED=%d replays)", seed, seed)
-	return seed
-}
 
 // checkModel runs ops random operations on keys distinct keys whose values
 // are at most maxVal bytes, on a segment big enough that nothing is
 // evicted, and compares every result with a map.
 func checkModel(t *testing.T, opts *Options, ops, keys, maxVal int) {
-	seed := testSeed(t)
+	seed := testseed.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	s, path := openTest(t, opts)
 	model := map[string][]byte{}
@@ -101,7 +91,7 @@ func TestModelOneStripe(t *testing.T) {
 // value sizes: eviction must make room every time, never fail a Set, keep
 // the newest writes, count what it evicts, and leave the segment valid.
 func TestChurnFullSegment(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	s, _ := openTest(t, &Options{Size: 2 << 20, MaxValue: 32 << 10})
 	sizes := []int{0, 10, 100, 1000, 4000, 16000, 32 << 10}

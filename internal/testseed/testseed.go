@@ -1,0 +1,21 @@
+// Package testseed gives randomized tests of this module their seed: a new
+// one each run, or GARDEN_SEED to replay a failure. The seed is logged.
+package testseed
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Seed returns GARDEN_SEED when set, else a fresh seed, and logs it.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("GARDEN_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (GARDEN_SEED=%d replays)", seed, seed)
+	return seed
+}
