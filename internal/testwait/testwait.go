@@ -12,11 +12,20 @@ import (
 // happened within d. what names the condition in the failure.
 func For(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Until(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// Until calls cond until it returns true or d has passed, and reports
+// which: for a wait whose end is measured rather than required.
+func Until(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return true
 }
