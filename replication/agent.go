@@ -420,11 +420,7 @@ func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, last uint6
 	var keys [][]byte
 	stalled := map[*peer]bool{}
 	send := func() error {
-		err := a.entriesFor(app, keys, func(es []WireEntry) error {
-			size := 0
-			for i := range es {
-				size += wireSize(&es[i])
-			}
+		err := a.entriesFor(app, keys, func(es []WireEntry, size int) error {
 			a.waitForRoom(size, stalled)
 			a.broadcast(&Batch{App: app.name, Through: seq, Entries: es}, size)
 			sent += len(es)

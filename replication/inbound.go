@@ -82,6 +82,15 @@ func (a *Agent) serve(c net.Conn) error {
 	// applying batches while the segment is scanned; wmu orders the
 	// writers of w.
 	var wmu sync.Mutex
+	reply := func(write func() error) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		err := write()
+		if err == nil && r.Buffered() == 0 {
+			err = w.Flush()
+		}
+		return err
+	}
 	for {
 		t, msg, err := fr.next()
 		if errors.Is(err, ErrFrame) {
@@ -90,13 +99,10 @@ func (a *Agent) serve(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		wmu.Lock()
 		switch m := msg.(type) {
 		case *Batch:
-			wmu.Unlock()
 			a.apply(m.App, m.Entries)
-			wmu.Lock()
-			err = writeFrame(w, frameAck, &Ack{ID: m.ID})
+			err = reply(func() error { return writeFrame(w, frameAck, &Ack{ID: m.ID}) })
 		case *Digest:
 			a.goRun(func() {
 				if err := a.answerDigest(w, &wmu, m); err != nil {
@@ -104,14 +110,10 @@ func (a *Agent) serve(c net.Conn) error {
 				}
 			})
 		case *Fetch:
-			err = a.answerFetch(w, m)
+			err = reply(func() error { return a.answerFetch(w, m) })
 		default:
 			err = fmt.Errorf("%w: unexpected %v from %s", ErrFrame, t, h.Node)
 		}
-		if err == nil && r.Buffered() == 0 {
-			err = w.Flush()
-		}
-		wmu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -130,24 +132,23 @@ func (a *Agent) writeHello(w *bufio.Writer) error {
 // answerDigest sends our keys of every bucket whose digest differs,
 // taking wmu for each frame it writes to w.
 func (a *Agent) answerDigest(w *bufio.Writer, wmu *sync.Mutex, d *Digest) error {
-	frames := []*Keys{{App: d.App, Bucket: -1}}
+	var frames []*Keys
 	if app := a.apps[d.App]; app != nil {
 		view, err := scanApp(app.seg, a.cfg.local)
 		if err != nil {
 			return err
 		}
-		var differ []int
 		for i := range digestBuckets {
 			if view.digests[i] != d.Buckets[i] {
-				differ = append(differ, i)
+				frames = append(frames, &Keys{App: d.App, Bucket: i, Keys: view.keys[i]})
 			}
 		}
-		if len(differ) > 0 {
-			frames = frames[:0]
-		}
-		for n, i := range differ {
-			frames = append(frames, &Keys{App: d.App, Bucket: i, Remaining: len(differ) - 1 - n, Keys: view.keys[i]})
-		}
+	}
+	if len(frames) == 0 {
+		frames = []*Keys{{App: d.App, Bucket: -1}} // nothing differs
+	}
+	for n, k := range frames {
+		k.Remaining = len(frames) - 1 - n
 	}
 	for _, k := range frames {
 		wmu.Lock()
@@ -168,7 +169,7 @@ func (a *Agent) answerDigest(w *bufio.Writer, wmu *sync.Mutex, d *Digest) error 
 func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
 	app := a.apps[f.App]
 	sent := false
-	err := a.entriesFor(app, f.Keys, func(es []WireEntry) error {
+	err := a.entriesFor(app, f.Keys, func(es []WireEntry, _ int) error {
 		sent = true
 		return writeFrame(w, frameEntries, &Entries{App: f.App, Entries: es})
 	})
@@ -179,8 +180,9 @@ func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
 }
 
 // entriesFor reads the entries of keys that app holds (leaving out
-// host-local keys) and hands them to emit in runs of at most BatchBytes.
-func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func([]WireEntry) error) error {
+// host-local keys) and hands them to emit in runs of at most BatchBytes,
+// with their size (wireSize).
+func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func(es []WireEntry, size int) error) error {
 	if app == nil {
 		return nil
 	}
@@ -196,7 +198,7 @@ func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func([]WireEntry) 
 		}
 		w := toWire(e)
 		if len(batch) > 0 && size+wireSize(&w) > a.cfg.BatchBytes {
-			if err := emit(batch); err != nil {
+			if err := emit(batch, size); err != nil {
 				return err
 			}
 			batch, size = nil, 0
@@ -205,7 +207,7 @@ func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func([]WireEntry) 
 		size += wireSize(&w)
 	}
 	if len(batch) > 0 {
-		return emit(batch)
+		return emit(batch, size)
 	}
 	return nil
 }

@@ -453,7 +453,7 @@ func (p *peer) onKeys(k *Keys) {
 			p.sendControl(frameFetch, &Fetch{App: k.App, Keys: fetch})
 			p.a.metrics.aeFetched.WithLabelValues(p.name).Add(float64(len(fetch)))
 		}
-		p.a.entriesFor(app, send, func(es []WireEntry) error {
+		p.a.entriesFor(app, send, func(es []WireEntry, _ int) error {
 			p.sendControl(frameBatch, &Batch{App: k.App, Entries: es})
 			return nil
 		})
