@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
+	"github.com/gardenstate/gardenstate/internal/msgpool"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -147,30 +148,16 @@ type pooledDecoder struct {
 	dec *msgpack.Decoder
 }
 
-// encPool holds msgpack encoders with their buffers, for Set.
-var encPool = sync.Pool{New: func() any {
-	e := &pooledEncoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
-	return e
-}}
-
-type pooledEncoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
+// encoders hold msgpack encoders with their buffers, for Set.
+var encoders = msgpool.New(64 << 10)
 
 // Set stores v under key. v is encoded at once, so it may be changed after
 // Set returns; a value msgpack cannot encode is an error and changes
 // nothing. Setting a key to the value it already has is not a change.
 func (s *Session) Set(key string, v any) error {
-	e := encPool.Get().(*pooledEncoder)
-	defer func() {
-		if e.buf.Cap() <= 64<<10 {
-			encPool.Put(e)
-		}
-	}()
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
+	e := encoders.Get()
+	defer encoders.Put(e)
+	if err := e.Encode(v); err != nil {
 		return fmt.Errorf("garden: Set %q: %w", key, err)
 	}
 	err := s.use()
@@ -179,10 +166,10 @@ func (s *Session) Set(key string, v any) error {
 		return err
 	}
 	// Only a changed value is copied out of the pooled buffer.
-	if old, ok := s.lookup(key); ok && bytes.Equal(old, e.buf.Bytes()) {
+	if old, ok := s.lookup(key); ok && bytes.Equal(old, e.Buf.Bytes()) {
 		return nil
 	}
-	s.change(change{k: key, raw: bytes.Clone(e.buf.Bytes())})
+	s.change(change{k: key, raw: bytes.Clone(e.Buf.Bytes())})
 	return nil
 }
 

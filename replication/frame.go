@@ -6,16 +6,15 @@ package replication
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/gardenstate/gardenstate/internal/msgpackcheck"
+	"github.com/gardenstate/gardenstate/internal/msgpool"
 )
 
 // ProtocolVersion is the version of the data protocol and of the node
@@ -133,30 +132,16 @@ type Entries struct {
 var ErrFrame = errors.New("replication: bad frame")
 
 // encoders reuse msgpack encoders and their buffers between frames.
-var encoders = sync.Pool{New: func() any {
-	e := &frameEncoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
-	return e
-}}
-
-type frameEncoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
+var encoders = msgpool.New(4 << 20)
 
 // writeFrame encodes v as one frame of type t.
 func writeFrame(w *bufio.Writer, t frameType, v any) error {
-	e := encoders.Get().(*frameEncoder)
-	defer func() {
-		if e.buf.Cap() <= 4<<20 {
-			e.buf.Reset()
-			encoders.Put(e)
-		}
-	}()
-	if err := e.enc.Encode(v); err != nil {
+	e := encoders.Get()
+	defer encoders.Put(e)
+	if err := e.Encode(v); err != nil {
 		return fmt.Errorf("replication: encode %v: %w", t, err)
 	}
-	b := e.buf.Bytes()
+	b := e.Buf.Bytes()
 	if len(b)+1 > MaxFrame {
 		return fmt.Errorf("%w: %v of %d bytes exceeds %d", ErrFrame, t, len(b)+1, MaxFrame)
 	}
