@@ -32,6 +32,7 @@ type peer struct {
 	inflight  map[uint64]sentBatch
 	acked     map[string]uint64 // app -> change-ring sequence acknowledged
 	lagging   map[string]bool   // app -> missed changes, waiting for anti-entropy
+	lagCap    map[string]uint64 // app -> what the peer had acknowledged when it began lagging
 	aeWanted  bool
 	ae        map[string]*aeSession // the comparison in flight per app
 	aeAgain   map[string]bool       // another comparison was asked for while one was in flight
@@ -69,7 +70,7 @@ type aeSession struct {
 func newPeer(a *Agent, name, addr string) *peer {
 	return &peer{
 		a: a, name: name, addr: addr, queue: make(chan queued, 4096), wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{},
+		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{}, lagCap: map[string]uint64{},
 		lagging: map[string]bool{}, ae: map[string]*aeSession{}, aeAgain: map[string]bool{},
 	}
 }
@@ -117,8 +118,17 @@ func (p *peer) drop(app string) {
 
 func (p *peer) markLagging(app string) {
 	p.mu.Lock()
-	p.lagging[app] = true
+	p.setLagging(app)
 	p.mu.Unlock()
+}
+
+// setLagging marks the peer as having missed changes of app. Called with
+// p.mu held.
+func (p *peer) setLagging(app string) {
+	if !p.lagging[app] {
+		p.lagCap[app] = p.acked[app]
+	}
+	p.lagging[app] = true
 }
 
 // requestAntiEntropy asks for a comparison of every app with this peer as
@@ -137,13 +147,19 @@ func (p *peer) sendControl(t frameType, v any) {
 	p.signal()
 }
 
-// ackedThrough reports what the peer acknowledged of app's change feed, and
-// whether the peer counts for the segment's acknowledged sequence: only a
-// connected peer that has not missed changes does.
+// ackedThrough reports what the peer is known to hold of app's change
+// feed, and whether the peer counts for the segment's acknowledged
+// sequence: a connected one does. A peer that missed changes holds, for
+// sure, only what it had acknowledged before, until the comparison that
+// repairs it is acknowledged: its later acknowledgements skip what it
+// missed.
 func (p *peer) ackedThrough(app string) (uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.acked[app], p.connected && !p.lagging[app]
+	if p.lagging[app] {
+		return min(p.acked[app], p.lagCap[app]), p.connected
+	}
+	return p.acked[app], p.connected
 }
 
 // run dials the peer and serves the stream until the peer is closed.
@@ -204,7 +220,7 @@ func (p *peer) session() error {
 	p.aeWanted = true // whatever happened while we were apart
 	p.inflight = map[uint64]sentBatch{}
 	for app := range p.a.apps {
-		p.lagging[app] = true
+		p.setLagging(app)
 	}
 	p.mu.Unlock()
 	p.a.metrics.peerUp(p.name, true)
