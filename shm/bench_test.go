@@ -85,6 +85,18 @@ func benchStores(b *testing.B) map[string]store {
 }
 
 func BenchmarkGet(b *testing.B) {
+	benchStoreOps(b, func(st store, buf, key []byte) ([]byte, bool) { return st.get(buf, key) })
+}
+
+func BenchmarkSet(b *testing.B) {
+	val := make([]byte, benchValue)
+	benchStoreOps(b, func(st store, buf, key []byte) ([]byte, bool) { return buf, st.set(key, val) == nil })
+}
+
+// benchStoreOps runs op on the segment and on the baseline, 1 KiB values
+// over 100k keys: from one goroutine, stepping through the keys (a failed
+// op fails the benchmark), and from many, at random keys.
+func benchStoreOps(b *testing.B, op func(st store, buf, key []byte) ([]byte, bool)) {
 	stores := benchStores(b)
 	keys := make([][]byte, benchKeys)
 	for i := range keys {
@@ -99,8 +111,8 @@ func BenchmarkGet(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				var ok bool
-				if buf, ok = st.get(buf[:0], keys[i%benchKeys]); !ok {
-					b.Fatal("miss")
+				if buf, ok = op(st, buf[:0], keys[i%benchKeys]); !ok {
+					b.Fatalf("%s failed", b.Name())
 				}
 				i += 7919
 			}
@@ -113,39 +125,7 @@ func BenchmarkGet(b *testing.B) {
 				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
 				buf := make([]byte, 0, benchValue)
 				for pb.Next() {
-					buf, _ = st.get(buf[:0], keys[rng.IntN(benchKeys)])
-				}
-			})
-		})
-	}
-}
-
-func BenchmarkSet(b *testing.B) {
-	stores := benchStores(b)
-	keys := make([][]byte, benchKeys)
-	for i := range keys {
-		keys[i] = benchKey(i)
-	}
-	val := make([]byte, benchValue)
-	for _, name := range []string{"impl=map", "impl=shm"} {
-		st := stores[name]
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(benchValue)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				st.set(keys[i%benchKeys], val)
-				i += 7919
-			}
-		})
-		b.Run(name+"/parallel", func(b *testing.B) {
-			b.SetBytes(benchValue)
-			b.ReportAllocs()
-			var seed atomic.Uint64
-			b.RunParallel(func(pb *testing.PB) {
-				rng := rand.New(rand.NewPCG(seed.Add(1), 0))
-				for pb.Next() {
-					st.set(keys[rng.IntN(benchKeys)], val)
+					buf, _ = op(st, buf[:0], keys[rng.IntN(benchKeys)])
 				}
 			})
 		})
