@@ -223,12 +223,22 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 		return total
 	}
 	sum := func(name string) float64 { return sumOn("a", name) }
-	// The feed has read a change (the loss is dated from it) and the
-	// comparison every new stream starts with is over.
+	// The feed has read a change (the loss is dated from it), and the
+	// comparisons every new stream starts with, both ways, are over with
+	// none asked for again.
+	settled := func(n *memNodeT) bool {
+		ps := n.agent.peerList()
+		if len(ps) != 1 {
+			return false
+		}
+		p := ps[0]
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.connected && !p.lagging["app"] && len(p.ae) == 0 && len(p.aeAgain) == 0 && !p.aeWanted
+	}
 	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
 	waitFor(t, "warm-up replication", 10*time.Second, func() bool {
-		p := a.agent.Peers().Members
-		return b.seg.Has([]byte("warmup")) && len(p) == 1 && p[0].State == "alive"
+		return b.seg.Has([]byte("warmup")) && settled(a) && settled(b)
 	})
 	runs := sum("gardenstate_antientropy_runs_total")
 	runsB := sumOn("b", "gardenstate_antientropy_runs_total")
@@ -262,7 +272,7 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 	waitConverged(t, nodes, model, 30*time.Second)
 	t.Logf("%d writes, %.0f feed gaps", written, sum("gardenstate_replication_feed_gaps_total"))
 	if n := sum("gardenstate_antientropy_runs_total") - runs; n != 0 {
-		t.Fatalf("%.0f comparisons ran: the lost changes should have been sent from the segment", n)
+		t.Fatalf("%.0f comparisons ran: the lost changes should have been sent from the segment (peers %+v)", n, a.agent.Peers().Members)
 	}
 	if p := a.agent.Peers().Members; len(p) != 1 || p[0].State != "alive" || p[0].Dropped != 0 {
 		t.Fatalf("peer %+v, want alive with nothing dropped", p)
