@@ -265,6 +265,13 @@ func (a *Agent) tail(app *appState) {
 		n, next, err := app.seg.ReadChanges(from, buf)
 		if errors.Is(err, shm.ErrGap) {
 			a.metrics.gaps.WithLabelValues(app.name).Inc()
+			// Every change the ring holds from head on took its version
+			// after clock (less catchUpMargin): once the catch-up is
+			// sent, a later gap need go back no further. Not the newest
+			// version the catch-up finds: a stripe it scans late may hold
+			// a write newer than writes to stripes it had passed, which
+			// only the ring carries.
+			clock := app.seg.Clock()
 			head := app.seg.LastSeq() + 1
 			// A stripe repaired after its writer died completes the
 			// writer's change with the version it took then, which a
@@ -273,8 +280,7 @@ func (a *Agent) tail(app *appState) {
 				repairs = r
 				a.rescanAll(app)
 			}
-			sent, last, cerr := a.catchUp(app, newest, from-1)
-			newest = max(newest, last)
+			sent, cerr := a.catchUp(app, newest, from-1)
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -282,6 +288,7 @@ func (a *Agent) tail(app *appState) {
 				a.log.Warn("change feed fell behind; sent what changed from the segment itself", "app", app.name, "err", err, "entries", sent)
 				flush(head - 1)
 				app.processed.Store(head)
+				newest = clock
 				if a.ctx.Err() != nil {
 					return
 				}
@@ -412,9 +419,8 @@ const catchUpMargin = 50 << 16 // 50 ms of version time
 // comparison with every peer would move, and nothing waits on the peers'
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
-// extension. It returns how many entries it sent and the newest version
-// time among them.
-func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, last uint64, err error) {
+// extension. It returns how many entries it sent.
+func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, err error) {
 	floor := newest - min(newest, catchUpMargin)
 	node := app.seg.NodeID()
 	var keys [][]byte
@@ -433,7 +439,6 @@ func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, last uint6
 		err := app.seg.RangeWith(i, shm.RangeOptions{KeysOnly: true}, func(e shm.Entry) bool {
 			if e.Version.Node == node && e.Version.Time > floor {
 				keys = append(keys, e.Key)
-				last = max(last, e.Version.Time)
 			}
 			return true
 		})
@@ -441,10 +446,10 @@ func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, last uint6
 			err = send()
 		}
 		if err != nil {
-			return sent, last, err
+			return sent, err
 		}
 	}
-	return sent, last, send()
+	return sent, send()
 }
 
 // waitForRoom paces a catch-up, which reads far faster than a stream
