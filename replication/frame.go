@@ -187,8 +187,15 @@ func readFrame(r io.Reader, buf []byte) (frameType, []byte, error) {
 	return t, buf, nil
 }
 
-// decodeFrame decodes a payload of type t into the matching message.
+// decodeFrame decodes a payload of type t into the matching message, which
+// shares no memory with b.
 func decodeFrame(t frameType, b []byte) (any, error) {
+	return decodePayload(t, &payload{b: b})
+}
+
+// decodePayload decodes p's bytes, of type t, into the matching message.
+func decodePayload(t frameType, p *payload) (any, error) {
+	b := p.b
 	var v any
 	switch t {
 	case frameHello:
@@ -213,7 +220,11 @@ func decodeFrame(t frameType, b []byte) (any, error) {
 	if err := msgpackcheck.Check(b, maxNesting); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
 	}
-	if err := msgpack.Unmarshal(b, v); err != nil {
+	d := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(d)
+	d.UsePreallocateValues(true) // as msgpack.Unmarshal
+	d.Reset(p)
+	if err := d.Decode(v); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
 	}
 	if err := validate(v); err != nil {
@@ -258,11 +269,71 @@ func validate(v any) error {
 	return nil
 }
 
+// payload is the reader a frame's payload is decoded from. With alias set,
+// the keys and values of WireEntry point into b instead of being copied:
+// an entry costs no allocation, but b must not change while they are used.
+type payload struct {
+	b     []byte
+	i     int
+	alias bool
+}
+
+func (p *payload) Read(b []byte) (int, error) {
+	if p.i >= len(p.b) {
+		return 0, io.EOF
+	}
+	n := copy(b, p.b[p.i:])
+	p.i += n
+	return n, nil
+}
+
+func (p *payload) ReadByte() (byte, error) {
+	if p.i >= len(p.b) {
+		return 0, io.EOF
+	}
+	p.i++
+	return p.b[p.i-1], nil
+}
+
+func (p *payload) UnreadByte() error {
+	if p.i == 0 {
+		return errors.New("replication: unread at the start of a payload")
+	}
+	p.i--
+	return nil
+}
+
+// take returns the next n bytes, in place.
+func (p *payload) take(n int) ([]byte, error) {
+	if n > len(p.b)-p.i {
+		return nil, io.ErrUnexpectedEOF
+	}
+	p.i += n
+	return p.b[p.i-n : p.i : p.i], nil
+}
+
+// decodeBytes decodes a msgpack string or binary value: in place when d
+// reads an aliasing payload, else a copy.
+func decodeBytes(d *msgpack.Decoder) ([]byte, error) {
+	p, ok := d.Buffered().(*payload)
+	if !ok || !p.alias {
+		return d.DecodeBytes()
+	}
+	n, err := d.DecodeBytesLen()
+	if err != nil || n < 0 {
+		return nil, err // n < 0: nil
+	}
+	return p.take(n)
+}
+
 // frameReader reads and decodes one message after another, reusing its
-// buffer.
+// buffer. With alias set, the entries of a message point into that buffer:
+// for a caller that is done with each message before it asks for the next.
 type frameReader struct {
-	r   io.Reader
-	buf []byte
+	r     io.Reader
+	buf   []byte
+	alias bool
+	p     payload
 }
 
 // next returns the next message and its type.
@@ -272,6 +343,7 @@ func (fr *frameReader) next() (frameType, any, error) {
 	if err != nil {
 		return t, nil, err
 	}
-	msg, err := decodeFrame(t, b)
+	fr.p = payload{b: b, alias: fr.alias}
+	msg, err := decodePayload(t, &fr.p)
 	return t, msg, err
 }

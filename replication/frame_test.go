@@ -107,6 +107,14 @@ func FuzzDecodeFrame(f *testing.F) {
 				continue
 			}
 			again := encode(t, ft, v)
+			// Decoded in place, the message is the same.
+			inPlace, err := decodePayload(ft, &payload{b: b, alias: true})
+			if err != nil {
+				t.Fatalf("%v decodes copied but not in place: %v", ft, err)
+			}
+			if b3 := encode(t, ft, inPlace); !bytes.Equal(b3, again) {
+				t.Fatalf("%v decoded in place differs:\n%x\n%x", ft, b3, again)
+			}
 			ft2, b2, err := readFrame(bytes.NewReader(again), nil)
 			if err != nil || ft2 != ft {
 				t.Fatalf("re-encoded %v does not read back: %v", ft, err)

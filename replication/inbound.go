@@ -55,7 +55,9 @@ func (a *Agent) acceptLoop() {
 func (a *Agent) serve(c net.Conn) error {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReaderSize(c, 64<<10)
-	fr := &frameReader{r: r}
+	// Every message is done with before the next is read: batches are
+	// applied (copied into the segment) in this loop.
+	fr := &frameReader{r: r, alias: true}
 	w := bufio.NewWriterSize(c, 64<<10)
 	t, msg, err := fr.next()
 	if err != nil {

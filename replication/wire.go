@@ -90,9 +90,9 @@ func (w *WireEntry) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch name {
 		case "k":
-			w.Key, err = d.DecodeBytes()
+			w.Key, err = decodeBytes(d)
 		case "v":
-			w.Value, err = d.DecodeBytes()
+			w.Value, err = decodeBytes(d)
 		case "t":
 			w.Time, err = d.DecodeUint64()
 		case "o":
