@@ -259,20 +259,23 @@ func (a *Agent) tail(app *appState) {
 	// with the segment's clock (what came before, the comparison every
 	// new stream starts with covers).
 	newest := app.seg.Clock()
+	var recent sentLog
 	repairs := app.seg.Stats().Repairs
 	for {
 		from := app.processed.Load()
 		n, next, err := app.seg.ReadChanges(from, buf)
 		if errors.Is(err, shm.ErrGap) {
 			a.metrics.gaps.WithLabelValues(app.name).Inc()
-			// Every change the ring holds from head on took its version
-			// after clock (less catchUpMargin): once the catch-up is
-			// sent, a later gap need go back no further. Not the newest
-			// version the catch-up finds: a stripe it scans late may hold
-			// a write newer than writes to stripes it had passed, which
-			// only the ring carries.
-			clock := app.seg.Clock()
+			// A write takes its version, then its ring slot. Every
+			// change from head on took its version after clock (less
+			// catchUpMargin), so a later gap need go back no further
+			// (not to the newest version the catch-up finds: a stripe it
+			// scans late may hold a write newer than writes made
+			// meanwhile to stripes it had passed). Every change before
+			// head took its version by clock, so what is newer the tail
+			// reads from the ring and the catch-up leaves out.
 			head := app.seg.LastSeq() + 1
+			clock := app.seg.Clock()
 			// A stripe repaired after its writer died completes the
 			// writer's change with the version it took then, which a
 			// catch-up dates too old to send: compare with the peers too.
@@ -280,7 +283,7 @@ func (a *Agent) tail(app *appState) {
 				repairs = r
 				a.rescanAll(app)
 			}
-			sent, cerr := a.catchUp(app, newest, from-1)
+			sent, cerr := a.catchUp(app, newest, clock, from-1, &recent)
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -359,10 +362,14 @@ func (a *Agent) tail(app *appState) {
 			}
 			batch.Entries = append(batch.Entries, w)
 			bytes += wireSize(&w)
+			if !touch {
+				recent.add(w.Time)
+			}
 			if len(batch.Entries) >= a.cfg.BatchEntries || bytes >= a.cfg.BatchBytes {
 				flush(c.Seq)
 			}
 		}
+		recent.forget(newest - min(newest, catchUpMargin))
 		if next > from {
 			flush(next - 1)
 			app.processed.Store(next)
@@ -413,43 +420,74 @@ func (a *Agent) broadcast(b *Batch, size int) {
 const catchUpMargin = 50 << 16 // 50 ms of version time
 
 // catchUp replaces the change records the ring lost (the tail read through
-// seq before them): it sends every local entry of app whose version is
-// newer than newest less catchUpMargin, read from the segment itself, in
-// batches that claim nothing past seq. The entries are far fewer than a
+// seq before them): it sends every local entry of app whose version time
+// is after newest less catchUpMargin and not after until, read from the
+// segment itself, in batches that claim nothing past seq. The entries are far fewer than a
 // comparison with every peer would move, and nothing waits on the peers'
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
 // extension. It returns how many entries it sent.
-func (a *Agent) catchUp(app *appState, newest, seq uint64) (sent int, err error) {
+func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLog) (sent int, err error) {
 	floor := newest - min(newest, catchUpMargin)
-	node := app.seg.NodeID()
-	var keys [][]byte
+	already := recent.since(floor)
 	stalled := map[*peer]bool{}
-	send := func() error {
-		err := a.entriesFor(app, keys, func(es []WireEntry, size int) error {
-			a.waitForRoom(size, stalled)
-			a.broadcast(&Batch{App: app.name, Through: seq, Entries: es}, size)
-			sent += len(es)
-			return nil
-		})
-		keys = keys[:0]
-		return err
-	}
+	b := a.batcher(func(es []WireEntry, size int) error {
+		a.waitForRoom(size, stalled)
+		a.broadcast(&Batch{App: app.name, Through: seq, Entries: es}, size)
+		sent += len(es)
+		return nil
+	})
+	// The scan copies only the entries it sends, values included.
+	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until}
 	for i := range app.seg.Stripes() {
-		err := app.seg.RangeWith(i, shm.RangeOptions{KeysOnly: true}, func(e shm.Entry) bool {
-			if e.Version.Node == node && e.Version.Time > floor {
-				keys = append(keys, e.Key)
+		err := app.seg.RangeWith(i, o, func(e shm.Entry) bool {
+			if _, ok := already[e.Version.Time]; !ok && !a.cfg.local(e.Key) {
+				b.add(toWire(e)) // emit above never fails
+				recent.add(e.Version.Time)
 			}
 			return true
 		})
-		if err == nil && len(keys) >= a.cfg.BatchEntries {
-			err = send()
-		}
 		if err != nil {
 			return sent, err
 		}
 	}
-	return sent, send()
+	b.flush()
+	return sent, nil
+}
+
+// sentLog holds the version times of the local writes the tail sent
+// lately, in about the order sent. A version time names one write of this
+// node, so a catch-up can leave out what was sent at the same version:
+// at high write rates, most of what its margin covers. Touches are not
+// logged: one carries the version of a write that may not have been sent.
+type sentLog struct{ times []uint64 }
+
+func (l *sentLog) add(t uint64) { l.times = append(l.times, t) }
+
+// forget drops the times up to floor from the front: no catch-up looks
+// back that far. (A catch-up logs out of order, so a few older times may
+// stay a while behind a newer one; the log is only ever a hint, and is cut
+// back outright if it grows beyond 1M times.)
+func (l *sentLog) forget(floor uint64) {
+	i := 0
+	for i < len(l.times) && l.times[i] <= floor {
+		i++
+	}
+	if len(l.times)-i > 1<<20 {
+		i = len(l.times) - 1<<19
+	}
+	l.times = l.times[i:]
+}
+
+// since returns the logged times after floor, as a set.
+func (l *sentLog) since(floor uint64) map[uint64]struct{} {
+	set := make(map[uint64]struct{}, len(l.times))
+	for _, t := range l.times {
+		if t > floor {
+			set[t] = struct{}{}
+		}
+	}
+	return set
 }
 
 // waitForRoom paces a catch-up, which reads far faster than a stream

@@ -182,36 +182,59 @@ func (a *Agent) answerFetch(w *bufio.Writer, f *Fetch) error {
 }
 
 // entriesFor reads the entries of keys that app holds (leaving out
-// host-local keys) and hands them to emit in runs of at most BatchBytes,
-// with their size (wireSize).
+// host-local keys) and hands them to emit in batches (see batcher).
 func (a *Agent) entriesFor(app *appState, keys [][]byte, emit func(es []WireEntry, size int) error) error {
 	if app == nil {
 		return nil
 	}
-	var batch []WireEntry
-	size := 0
+	b := a.batcher(emit)
 	for _, k := range keys {
 		if a.cfg.local(k) {
 			continue
 		}
-		e, ok := app.seg.GetEntry(nil, k)
-		if !ok {
-			continue
-		}
-		w := toWire(e)
-		if len(batch) > 0 && size+wireSize(&w) > a.cfg.BatchBytes {
-			if err := emit(batch, size); err != nil {
+		if e, ok := app.seg.GetEntry(nil, k); ok {
+			if err := b.add(toWire(e)); err != nil {
 				return err
 			}
-			batch, size = nil, 0
 		}
-		batch = append(batch, w)
-		size += wireSize(&w)
 	}
-	if len(batch) > 0 {
-		return emit(batch, size)
+	return b.flush()
+}
+
+// batcher cuts a run of entries into batches of at most BatchEntries
+// entries and BatchBytes bytes (by wireSize), handing each to emit with
+// its size.
+type batcher struct {
+	maxEntries, maxBytes int
+	emit                 func(es []WireEntry, size int) error
+	es                   []WireEntry
+	size                 int
+}
+
+func (a *Agent) batcher(emit func(es []WireEntry, size int) error) *batcher {
+	return &batcher{maxEntries: a.cfg.BatchEntries, maxBytes: a.cfg.BatchBytes, emit: emit}
+}
+
+func (b *batcher) add(w WireEntry) error {
+	n := wireSize(&w)
+	if len(b.es) > 0 && (len(b.es) >= b.maxEntries || b.size+n > b.maxBytes) {
+		if err := b.flush(); err != nil {
+			return err
+		}
 	}
+	b.es = append(b.es, w)
+	b.size += n
 	return nil
+}
+
+// flush emits what is pending.
+func (b *batcher) flush() error {
+	if len(b.es) == 0 {
+		return nil
+	}
+	es, size := b.es, b.size
+	b.es, b.size = nil, 0
+	return b.emit(es, size)
 }
 
 func isTLSKeyError(err error) bool {

@@ -278,6 +278,54 @@ func TestAttachPeekRangeExpired(t *testing.T) {
 	}
 }
 
+// TestRangeFilters: Origin, After and Until leave out entries by version.
+func TestRangeFilters(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	var versions []Version
+	for i := range 20 {
+		v, err := s.Put(fmt.Appendf(nil, "k%d", i), []byte("v"), PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	remote := Version{Time: versions[19].Time + 1, Node: s.NodeID() + 1}
+	if ok, err := s.Apply(Entry{Key: []byte("remote"), Value: []byte("v"), Version: remote}); !ok || err != nil {
+		t.Fatalf("Apply = %v, %v", ok, err)
+	}
+	s.Delete([]byte("k3")) // a tombstone, newer than every set
+	count := func(o RangeOptions) (n int, keys map[string]bool) {
+		keys = map[string]bool{}
+		for i := range s.Stripes() {
+			if err := s.RangeWith(i, o, func(e Entry) bool {
+				if o.Origin != 0 && e.Version.Node != o.Origin || e.Version.Time <= o.After || o.Until != 0 && e.Version.Time > o.Until {
+					t.Errorf("%+v visited %q at %v", o, e.Key, e.Version)
+				}
+				keys[string(e.Key)] = true
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return len(keys), keys
+	}
+	if n, _ := count(RangeOptions{}); n != 21 {
+		t.Fatalf("no filter: %d entries, want 21", n)
+	}
+	if n, keys := count(RangeOptions{Origin: s.NodeID()}); n != 20 || keys["remote"] {
+		t.Fatalf("Origin: %d entries (remote %v), want the 20 local ones", n, keys["remote"])
+	}
+	if n, keys := count(RangeOptions{After: versions[9].Time}); n != 12 || !keys["remote"] || !keys["k3"] || keys["k9"] {
+		t.Fatalf("After: %v, want k10..k19, remote and the tombstone of k3", keys)
+	}
+	if n, _ := count(RangeOptions{Origin: s.NodeID(), After: versions[9].Time, KeysOnly: true}); n != 11 {
+		t.Fatalf("Origin and After: %d entries, want k10..k19 and k3", n)
+	}
+	if n, keys := count(RangeOptions{After: versions[9].Time, Until: versions[14].Time}); n != 5 || !keys["k14"] || keys["k15"] {
+		t.Fatalf("After and Until: %v, want k10..k14", keys)
+	}
+}
+
 func TestDeleteIf(t *testing.T) {
 	s, _ := openTest(t, testOptions())
 	v1, _ := s.Put([]byte("k"), []byte("1"), PutOptions{})

@@ -200,6 +200,13 @@ type RangeOptions struct {
 	// KeysOnly leaves Entry.Value nil: for comparing versions (as
 	// anti-entropy does) without copying the data.
 	KeysOnly bool
+	// Origin, if not zero, visits only entries whose version carries this
+	// node id; After and Until, if not zero, only those whose version time
+	// is later than After and not later than Until: what replication
+	// sends after its change feed fell behind. Entries left out are not
+	// copied.
+	Origin       uint32
+	After, Until uint64
 }
 
 // Range calls fn for every unexpired entry of stripe i, tombstones
@@ -240,7 +247,7 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, es []Entry) []E
 			continue
 		}
 		r, ok := readRec(st.arena, wordOff(w))
-		if !ok || r.expired(now) && !o.IncludeExpired {
+		if !ok || r.expired(now) && !o.IncludeExpired || o.Origin != 0 && r.node != o.Origin || r.hlc <= o.After || o.Until != 0 && r.hlc > o.Until {
 			continue
 		}
 		e := Entry{
