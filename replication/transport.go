@@ -4,6 +4,7 @@
 package replication
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"net"
@@ -49,8 +50,20 @@ func (l tlsListener) Accept() (net.Conn, error) {
 	if l.t.Wrap != nil {
 		c = l.t.Wrap(c)
 	}
-	return tls.Server(c, l.t.TLS), nil
+	return tls.Server(readBuffered(c), l.t.TLS), nil
 }
+
+// bufferedConn reads its connection through a buffer. TLS reads a record
+// (at most 16 KiB) at a time, in two reads; under load, one read from the
+// socket now brings in several records.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func readBuffered(c net.Conn) net.Conn { return bufferedConn{c, bufio.NewReaderSize(c, 128<<10)} }
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Listen implements Transport.
 func (t *TCPTransport) Listen() (net.Listener, error) {
@@ -74,7 +87,7 @@ func (t *TCPTransport) Dial(ctx context.Context, addr string) (net.Conn, error) 
 	if t.Wrap != nil {
 		c = t.Wrap(c)
 	}
-	tc := tls.Client(c, t.TLS)
+	tc := tls.Client(readBuffered(c), t.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, err
