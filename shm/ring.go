@@ -58,8 +58,8 @@ func (k ChangeKind) String() string {
 type Change struct {
 	Seq     uint64
 	Kind    ChangeKind
-	Remote  bool // applied from another node (by Apply) rather than written here
-	Key     []byte
+	Remote  bool   // applied from another node (by Apply) rather than written here
+	Key     []byte // ReadChanges reuses its array when given this Change again
 	Version Version
 	Expires time.Time // zero: never
 	Stripe  int
@@ -241,12 +241,18 @@ func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
 		}
 		return false, nil
 	}
-	var b [layout.RingRecSize]byte
-	copy(b[:], s.mem[off:off+layout.RingRecSize])
+	// The record is copied into c.Key's array, which the caller reuses
+	// from read to read (a local array would escape to the heap through
+	// the checksum), and the key then moved to its front.
+	if cap(c.Key) < layout.RingRecSize {
+		c.Key = make([]byte, layout.RingRecSize)
+	}
+	b := c.Key[:layout.RingRecSize]
+	copy(b, s.mem[off:off+layout.RingRecSize])
 	if sw.Load() != seq {
 		return gap("was overwritten while being read")
 	}
-	if le.Uint32(b[layout.RingCRC:]) != ringCRC(seq, b[:]) {
+	if le.Uint32(b[layout.RingCRC:]) != ringCRC(seq, b) {
 		return gap("fails its checksum (a writer was paused across a lap of the ring)")
 	}
 	kind := ChangeKind(b[layout.RingKind])
@@ -259,7 +265,7 @@ func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
 		c.Expires = time.Unix(0, e)
 	}
 	c.Stripe = int(le.Uint16(b[layout.RingStripe:]))
-	c.Key = append(c.Key[:0], b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])]...)
+	c.Key = b[:copy(b, b[layout.RingKey:layout.RingKey+int(b[layout.RingKeyLen])])]
 	return true, nil
 }
 
