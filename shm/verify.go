@@ -225,11 +225,11 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	}
 	st := &s.stripes[i]
 	now := time.Now().UnixNano()
-	var es []Entry
-	if err := s.stable(st, func() { es = s.collect(st, o, now, es[:0]) }); err != nil {
+	var c collected
+	if err := s.stable(st, func() { s.collect(st, o, now, &c) }); err != nil {
 		return err
 	}
-	for _, e := range es {
+	for _, e := range c.es {
 		if !fn(e) {
 			return nil
 		}
@@ -237,10 +237,22 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	return nil
 }
 
-// collect copies out a stripe's entries. Without the lock the bytes may be
-// changing underneath: every read is bounds checked, and the caller throws
-// the result away unless the stripe's sequence counter stayed put.
-func (s *Segment) collect(st *stripe, o RangeOptions, now int64, es []Entry) []Entry {
+// collected is what collect copied out of a stripe. A read that has to
+// be made again reuses its memory.
+type collected struct {
+	recs []rec
+	es   []Entry
+	buf  []byte // the keys and values of es
+}
+
+// collect copies out a stripe's entries into c: first it finds them and
+// adds up their sizes, then copies them into memory allocated once.
+// Without the lock the bytes may be changing underneath: every read is
+// bounds checked, and the caller throws the result away unless the
+// stripe's sequence counter stayed put.
+func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
+	c.recs = c.recs[:0]
+	size := uint64(0)
 	for slot := uint64(0); slot <= s.indexMask; slot++ {
 		w := st.word(slot).Load()
 		if w == 0 {
@@ -250,19 +262,39 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, es []Entry) []E
 		if !ok || r.expired(now) && !o.IncludeExpired || o.Origin != 0 && r.node != o.Origin || r.hlc <= o.After || o.Until != 0 && r.hlc > o.Until {
 			continue
 		}
-		e := Entry{
-			Key:      append([]byte(nil), st.arena[r.keyAt():r.keyAt()+r.keyLen]...),
-			Version:  r.version(),
-			Deleted:  r.deleted(),
-			Accessed: time.Unix(int64(metaAccess(st.meta(slot).Load())), 0),
+		if o.KeysOnly {
+			r.valLen = 0
 		}
+		r.access = uint32(metaAccess(st.meta(slot).Load()))
+		c.recs = append(c.recs, r)
+		size += r.keyLen + r.valLen
+	}
+	if size > uint64(len(st.arena)) {
+		// Records overlap: the read was torn (the caller reads again) or
+		// the index is corrupt (Verify says where).
+		c.es = c.es[:0]
+		return
+	}
+	if uint64(cap(c.buf)) < size {
+		c.buf = make([]byte, size)
+	}
+	if cap(c.es) < len(c.recs) {
+		c.es = make([]Entry, len(c.recs))
+	}
+	buf, es := c.buf[:size], c.es[:len(c.recs)]
+	for i := range c.recs {
+		r := &c.recs[i]
+		k := buf[:copy(buf, st.arena[r.keyAt():r.keyAt()+r.keyLen]):r.keyLen]
+		buf = buf[r.keyLen:]
+		e := Entry{Key: k, Version: r.version(), Deleted: r.deleted(), Accessed: time.Unix(int64(r.access), 0)}
 		if !o.KeysOnly {
-			e.Value = append([]byte{}, st.arena[r.valAt():r.valAt()+r.valLen]...)
+			e.Value = buf[:copy(buf, st.arena[r.valAt():r.valAt()+r.valLen]):r.valLen]
+			buf = buf[r.valLen:]
 		}
 		if r.expires != 0 {
 			e.Expires = time.Unix(0, r.expires)
 		}
-		es = append(es, e)
+		es[i] = e
 	}
-	return es
+	c.es = es
 }
