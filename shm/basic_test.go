@@ -326,6 +326,35 @@ func TestRangeFilters(t *testing.T) {
 	}
 }
 
+// TestRangeOverlappingIndex: an index that points at one record from many
+// slots (a corrupt segment) is an error for Range, not a copy of more than
+// the stripe holds.
+func TestRangeOverlappingIndex(t *testing.T) {
+	s, _ := openTest(t, &Options{Size: 4 << 20, Stripes: 4, MaxValue: 256 << 10})
+	key := []byte("big")
+	if err := s.Set(key, make([]byte, 200<<10), 0); err != nil {
+		t.Fatal(err)
+	}
+	h := s.hash(key)
+	st := s.stripeOf(h)
+	slot, _, ok := s.find(st, h, key)
+	if !ok {
+		t.Fatal("key not in the index")
+	}
+	w := st.word(slot).Load()
+	copies := 0
+	for j := uint64(0); j <= s.indexMask && uint64(copies)*200<<10 <= uint64(len(st.arena)); j++ {
+		if st.word(j).Load() == 0 {
+			st.word(j).Store(w)
+			copies++
+		}
+	}
+	err := s.Range(int(h&s.stripeMask), func(Entry) bool { return true })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Range over %d copies of a 200 KiB record in a %d-byte stripe: %v, want ErrCorrupt", copies, len(st.arena), err)
+	}
+}
+
 func TestDeleteIf(t *testing.T) {
 	s, _ := openTest(t, testOptions())
 	v1, _ := s.Put([]byte("k"), []byte("1"), PutOptions{})

@@ -218,7 +218,8 @@ func (s *Segment) Range(i int, fn func(Entry) bool) error {
 
 // RangeWith is Range with options. The stripe is read between two writes
 // without taking its lock when writers allow it, else under the lock; fn
-// runs after the stripe is released.
+// runs after the stripe is released. A stripe whose index points more than
+// once at the same bytes is reported with ErrCorrupt.
 func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	if i < 0 || i >= len(s.stripes) {
 		return fmt.Errorf("%w: stripe %d of %d", ErrBadOptions, i, len(s.stripes))
@@ -228,6 +229,9 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	var c collected
 	if err := s.stable(st, func() { s.collect(st, o, now, &c) }); err != nil {
 		return err
+	}
+	if c.overlap {
+		return fmt.Errorf("%w: stripe %d: its index points at overlapping records (Verify says where)", ErrCorrupt, i)
 	}
 	for _, e := range c.es {
 		if !fn(e) {
@@ -240,9 +244,10 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 // collected is what collect copied out of a stripe. A read that has to
 // be made again reuses its memory.
 type collected struct {
-	recs []rec
-	es   []Entry
-	buf  []byte // the keys and values of es
+	recs    []rec
+	es      []Entry
+	buf     []byte // the keys and values of es
+	overlap bool   // the entries found add up to more than the stripe holds
 }
 
 // collect copies out a stripe's entries into c: first it finds them and
@@ -269,9 +274,9 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		c.recs = append(c.recs, r)
 		size += r.keyLen + r.valLen
 	}
-	if size > uint64(len(st.arena)) {
-		// Records overlap: the read was torn (the caller reads again) or
-		// the index is corrupt (Verify says where).
+	// Records overlap if the read was torn (the caller reads again) or
+	// the index is corrupt.
+	if c.overlap = size > uint64(len(st.arena)); c.overlap {
 		c.es = c.es[:0]
 		return
 	}
