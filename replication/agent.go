@@ -363,7 +363,7 @@ func (a *Agent) tail(app *appState) {
 			batch.Entries = append(batch.Entries, w)
 			bytes += wireSize(&w)
 			if !touch {
-				recent.add(w.Time)
+				recent.add(&w)
 			}
 			if len(batch.Entries) >= a.cfg.BatchEntries || bytes >= a.cfg.BatchBytes {
 				flush(c.Seq)
@@ -434,6 +434,9 @@ func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLo
 	b := a.batcher(func(es []WireEntry, size int) error {
 		a.waitForRoom(size, stalled)
 		a.broadcast(&Batch{App: app.name, Through: seq, Entries: es}, size)
+		for i := range es {
+			recent.add(&es[i])
+		}
 		sent += len(es)
 		return nil
 	})
@@ -441,9 +444,9 @@ func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLo
 	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until}
 	for i := range app.seg.Stripes() {
 		err := app.seg.RangeWith(i, o, func(e shm.Entry) bool {
-			if _, ok := already[e.Version.Time]; !ok && !a.cfg.local(e.Key) {
-				b.add(toWire(e)) // emit above never fails
-				recent.add(e.Version.Time)
+			w := toWire(e)
+			if !already.has(&w) && !a.cfg.local(e.Key) {
+				b.add(w) // emit above never fails
 			}
 			return true
 		})
@@ -455,39 +458,55 @@ func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLo
 	return sent, nil
 }
 
-// sentLog holds the version times of the local writes the tail sent
-// lately, in about the order sent. A version time names one write of this
-// node, so a catch-up can leave out what was sent at the same version:
-// at high write rates, most of what its margin covers. Touches are not
-// logged: one carries the version of a write that may not have been sent.
-type sentLog struct{ times []uint64 }
+// sentLog holds the versions and deadlines of the local entries the tail
+// sent lately, in about the order sent. A version time names one write of
+// this node, so a catch-up can leave out what was sent at the same version
+// with the same deadline: at high write rates, most of what its margin
+// covers. (An entry whose deadline moved since goes again: the extension
+// may have been lost with the ring.) Touches are not logged: one carries
+// the version of a write that may not have been sent.
+type sentLog struct{ sent []sentMark }
 
-func (l *sentLog) add(t uint64) { l.times = append(l.times, t) }
-
-// forget drops the times up to floor from the front: no catch-up looks
-// back that far. (A catch-up logs out of order, so a few older times may
-// stay a while behind a newer one; the log is only ever a hint, and is cut
-// back outright if it grows beyond 1M times.)
-func (l *sentLog) forget(floor uint64) {
-	i := 0
-	for i < len(l.times) && l.times[i] <= floor {
-		i++
-	}
-	if len(l.times)-i > 1<<20 {
-		i = len(l.times) - 1<<19
-	}
-	l.times = l.times[i:]
+type sentMark struct {
+	time    uint64
+	expires int64
 }
 
-// since returns the logged times after floor, as a set.
-func (l *sentLog) since(floor uint64) map[uint64]struct{} {
-	set := make(map[uint64]struct{}, len(l.times))
-	for _, t := range l.times {
-		if t > floor {
-			set[t] = struct{}{}
+func (l *sentLog) add(w *WireEntry) { l.sent = append(l.sent, sentMark{w.Time, w.Expires}) }
+
+// forget drops the marks up to floor from the front: no catch-up looks
+// back that far. (A catch-up logs out of order, so a few older marks may
+// stay a while behind a newer one; the log is only ever a hint, and is cut
+// back outright if it grows beyond 1M marks.)
+func (l *sentLog) forget(floor uint64) {
+	i := 0
+	for i < len(l.sent) && l.sent[i].time <= floor {
+		i++
+	}
+	if len(l.sent)-i > 1<<20 {
+		i = len(l.sent) - 1<<19
+	}
+	l.sent = l.sent[i:]
+}
+
+// since returns what was sent with version times after floor.
+func (l *sentLog) since(floor uint64) sentSet {
+	m := make(sentSet, len(l.sent))
+	for _, s := range l.sent {
+		if s.time > floor {
+			m[s.time] = s.expires
 		}
 	}
-	return set
+	return m
+}
+
+// sentSet maps version times to the deadline last sent with them.
+type sentSet map[uint64]int64
+
+// has reports whether w was sent as it is.
+func (m sentSet) has(w *WireEntry) bool {
+	exp, ok := m[w.Time]
+	return ok && exp == w.Expires
 }
 
 // waitForRoom paces a catch-up, which reads far faster than a stream

@@ -351,6 +351,35 @@ func TestFeedGapsWhileWriting(t *testing.T) {
 	}
 }
 
+// TestSentLog: a catch-up leaves out an entry only if it was sent at the
+// same version with the same deadline, and only within its floor.
+func TestSentLog(t *testing.T) {
+	var l sentLog
+	set := WireEntry{Key: []byte("k"), Time: 100, Expires: 5}
+	del := WireEntry{Key: []byte("d"), Time: 120, Deleted: true}
+	l.add(&set)
+	l.add(&del)
+	m := l.since(50)
+	if !m.has(&set) || !m.has(&del) {
+		t.Fatalf("since(50) = %v: lacks what was sent", m)
+	}
+	touched := set
+	touched.Expires = 9 // extended after it was sent: the extension may be lost
+	if m.has(&touched) {
+		t.Fatal("an entry whose deadline moved counts as sent")
+	}
+	if newer := (WireEntry{Key: []byte("k"), Time: 130, Expires: 5}); m.has(&newer) {
+		t.Fatal("a newer version counts as sent")
+	}
+	if m := l.since(100); m.has(&set) || !m.has(&del) {
+		t.Fatalf("since(100) = %v, want only time 120", m)
+	}
+	l.forget(110)
+	if m := l.since(0); m.has(&set) || !m.has(&del) {
+		t.Fatalf("after forget(110): %v, want only time 120", m)
+	}
+}
+
 // TestStalledPeerMemoryBounded: a peer that stops reading costs a bounded
 // queue, not memory that grows with the writes; once it reads again,
 // anti-entropy brings it up to date.
