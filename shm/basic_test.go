@@ -326,13 +326,10 @@ func TestRangeFilters(t *testing.T) {
 	}
 }
 
-// TestRangeOverlappingIndex: an index that points at one record from many
-// slots (a corrupt segment) is an error for Range, not a copy of more than
-// the stripe holds.
-func TestRangeOverlappingIndex(t *testing.T) {
-	s, _ := openTest(t, &Options{Size: 4 << 20, Stripes: 4, MaxValue: 256 << 10})
-	key := []byte("big")
-	if err := s.Set(key, make([]byte, 200<<10), 0); err != nil {
+// setAndFind sets key and returns its hash, stripe and index slot.
+func setAndFind(t *testing.T, s *Segment, key, val []byte) (uint64, *stripe, uint64) {
+	t.Helper()
+	if err := s.Set(key, val, 0); err != nil {
 		t.Fatal(err)
 	}
 	h := s.hash(key)
@@ -341,6 +338,15 @@ func TestRangeOverlappingIndex(t *testing.T) {
 	if !ok {
 		t.Fatal("key not in the index")
 	}
+	return h, st, slot
+}
+
+// TestRangeOverlappingIndex: an index that points at one record from many
+// slots (a corrupt segment) is an error for Range, not a copy of more than
+// the stripe holds.
+func TestRangeOverlappingIndex(t *testing.T) {
+	s, _ := openTest(t, &Options{Size: 4 << 20, Stripes: 4, MaxValue: 256 << 10})
+	h, st, slot := setAndFind(t, s, []byte("big"), make([]byte, 200<<10))
 	w := st.word(slot).Load()
 	copies := 0
 	for j := uint64(0); j <= s.indexMask && uint64(copies)*200<<10 <= uint64(len(st.arena)); j++ {
@@ -410,15 +416,7 @@ func TestLookupReportsClosed(t *testing.T) {
 func TestSlotLengthIsOnlyAHint(t *testing.T) {
 	s, _ := openTest(t, nil)
 	key, val := []byte("hinted"), bytes.Repeat([]byte("v"), 300)
-	if err := s.Set(key, val, 0); err != nil {
-		t.Fatal(err)
-	}
-	h := s.hash(key)
-	st := s.stripeOf(h)
-	slot, _, ok := s.find(st, h, key)
-	if !ok {
-		t.Fatal("key not in the index")
-	}
+	_, st, slot := setAndFind(t, s, key, val)
 	for _, hint := range []uint64{0, 1, 299, 301, 1 << 20, 1<<32 - 1} {
 		st.meta(slot).Store(makeMeta(hint, 0))
 		if got, ok := s.Get(nil, key); !ok || !bytes.Equal(got, val) {
