@@ -203,9 +203,21 @@ func mapKey(k any) string {
 	if s, ok := k.(string); ok {
 		return s
 	}
-	b, err := json.Marshal(k)
-	if err != nil {
-		return fmt.Sprint(k)
+	s := fmt.Sprint(k)
+	if b, err := json.Marshal(k); err == nil {
+		s = string(b)
 	}
-	return string(b)
+	// A key that is itself a map with such keys would be escaped again
+	// at every level, doubling in length each time: cut it short.
+	if len(s) > maxKeyText {
+		i := maxKeyText
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "…"
+	}
+	return s
 }
+
+// maxKeyText bounds how much of a map key that is not a string is shown.
+const maxKeyText = 200
