@@ -88,8 +88,9 @@ func BenchmarkReplicatedWrites(b *testing.B) {
 
 // BenchmarkReplicationLag writes at a fixed 20,000 writes/s and measures,
 // on the other agent, how long after its write each change arrived. The
-// writer sleeps between bursts of 20 writes a millisecond and the reader
-// polls every 100 µs, so neither takes a core from the agents.
+// writer writes a burst of 20 every millisecond and the reader waits on the
+// other agent's change ring (applied changes wake it at most every 50 µs),
+// so neither takes a core from the agents.
 func BenchmarkReplicationLag(b *testing.B) {
 	const rate, burst = 20000, 20
 	a, c := benchPair(b, 50000)
@@ -97,11 +98,11 @@ func BenchmarkReplicationLag(b *testing.B) {
 	var lags []time.Duration
 	buf := make([]shm.Change, 512)
 	var vb []byte
-	drain := func() {
+	drain := func() error {
 		for {
 			n, next, err := c.seg.ReadChanges(from, buf)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			now := time.Now()
 			for _, ch := range buf[:n] {
@@ -115,34 +116,38 @@ func BenchmarkReplicationLag(b *testing.B) {
 			}
 			from = next
 			if n < len(buf) {
-				return
+				return nil
 			}
 		}
 	}
 	stop := make(chan struct{})
-	done := make(chan struct{})
+	done := make(chan error)
 	go func() {
-		defer close(done)
 		for {
 			select {
 			case <-stop:
-				drain()
+				done <- drain()
 				return
-			case <-time.After(100 * time.Microsecond):
-				drain()
+			default:
+			}
+			c.seg.WaitChanges(from, 10*time.Millisecond)
+			if err := drain(); err != nil {
+				<-stop
+				done <- err
+				return
 			}
 		}
 	}()
 	val := make([]byte, 1024)
+	tick := time.NewTicker(time.Second * burst / rate)
+	defer tick.Stop()
 	b.ResetTimer()
 	start := time.Now()
-	for i := 0; i < b.N; i += burst {
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
-			time.Sleep(d)
-		}
-		for j := i; j < min(i+burst, b.N); j++ {
+	for i := 0; i < b.N; <-tick.C {
+		// What is due by now, whatever the last burst took.
+		for due := min(b.N, int(time.Since(start)*rate/time.Second)+burst); i < due; i++ {
 			binary.LittleEndian.PutUint64(val, uint64(time.Now().UnixNano()))
-			a.seg.Set(fmt.Appendf(nil, "k%d", j%50000), val, time.Hour)
+			a.seg.Set(fmt.Appendf(nil, "k%d", i%50000), val, time.Hour)
 		}
 	}
 	// Give the last writes time to arrive, then stop the reader. What did
@@ -154,7 +159,9 @@ func BenchmarkReplicationLag(b *testing.B) {
 		return ok && e.Version == want.Version
 	})
 	close(stop)
-	<-done
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
 	b.StopTimer()
 	if len(lags) == 0 {
 		b.Fatal("nothing arrived")
