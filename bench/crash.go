@@ -67,7 +67,7 @@ func runCrash(ctx context.Context, e *env, r rec) error {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	var stall, stallHeld, stallFree, contended, reap Hist
 	var failed int
-	var firstErr error
+	var lastErr error
 	for i := range e.p.crashKills {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -90,7 +90,7 @@ func runCrash(ctx context.Context, e *env, r rec) error {
 			contended.Record(time.Since(t))
 			if err != nil {
 				failed++
-				firstErr = err
+				lastErr = err
 			}
 		}
 		tk := seg.Stats().Takeovers
@@ -106,7 +106,7 @@ func runCrash(ctx context.Context, e *env, r rec) error {
 		}
 		if err != nil {
 			failed++
-			firstErr = err
+			lastErr = err
 		}
 		if !kid.wait(10 * time.Second) {
 			kid.stop(0)
@@ -136,7 +136,7 @@ func runCrash(ctx context.Context, e *env, r rec) error {
 	r.add("kills", "segment counters", "lock timeouts", unitCount, float64(after.LockTimeouts-before.LockTimeouts))
 	r.note("%.0f of %.0f kills (%.0f%%) hit the child while it held the stripe lock (Takeovers).", takeovers, kills, 100*takeovers/kills)
 	if failed > 0 {
-		r.note("%d Sets by the harness failed; the last error: %v.", failed, firstErr)
+		r.note("%d Sets by the harness failed; the last error: %v.", failed, lastErr)
 	}
 	if v, ok := seg.Get(nil, k); !ok || len(v) != len(value) {
 		r.note("After the kills the key read back as found=%v with %d bytes.", ok, len(v))

@@ -49,15 +49,12 @@ func startDaemon(name, bin string, args func(port int) []string, ready func(addr
 			return nil, err
 		}
 		d := &daemon{proc: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			if last = ready(d.addr); last == nil {
-				return d, nil
-			}
-			if p.exited() || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
+		pollUntil(context.Background(), 15*time.Second, 10*time.Millisecond, func() bool {
+			last = ready(d.addr)
+			return last == nil || p.exited()
+		})
+		if last == nil {
+			return d, nil
 		}
 		p.stop(time.Second)
 		last = fmt.Errorf("%s on %s did not answer: %v; stderr: %s", name, d.addr, last, p.stderr.String())

@@ -32,7 +32,6 @@ func (r runStats) rate() float64 {
 // worker is the state of one calling goroutine: its random keys, its
 // read buffer, what it counted.
 type worker struct {
-	id     int
 	rng    *rand.Rand
 	buf    []byte
 	misses uint64
@@ -79,7 +78,7 @@ func parallel(ctx context.Context, conc int, d time.Duration, seed uint64, f op)
 	start := time.Now()
 	for g := range conc {
 		wg.Go(func() {
-			w := &worker{id: g, rng: rand.New(rand.NewPCG(seed, uint64(g)+2))}
+			w := &worker{rng: rand.New(rand.NewPCG(seed, uint64(g)+2))}
 			var n, e uint64
 			for !stop.Load() {
 				for range 16 {

@@ -75,16 +75,7 @@ func formatBytes(v float64) string {
 	}
 }
 
-func formatRatio(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f×", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f×", v)
-	default:
-		return fmt.Sprintf("%.2f×", v)
-	}
-}
+func formatRatio(v float64) string { return trimFloat(v) + "×" }
 
 // sizeName is a value size as the cases name it: "100 B", "1 KiB".
 func sizeName(n int) string {

@@ -141,7 +141,7 @@ func kvSize(ctx context.Context, e *env, r rec, size int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
-		err = kvMeasure(ctx, e, r, st.name, size, s, keySet, value, st.evictions)
+		err = kvMeasure(ctx, e, r, st.name, s, keySet, value, st.evictions)
 		closeFn()
 		if err != nil {
 			return fmt.Errorf("%s, %s values: %w", st.name, sizeName(size), err)
@@ -153,7 +153,8 @@ func kvSize(ctx context.Context, e *env, r rec, size int) error {
 // kvMeasure preloads s and runs the four measurements.
 // Every Get runs before any Set, so that the Gets find the preloaded keys
 // even in a store that evicts once Sets have filled it.
-func kvMeasure(ctx context.Context, e *env, r rec, name string, size int, s kvStore, keys [][]byte, value []byte, evictions func() uint64) error {
+func kvMeasure(ctx context.Context, e *env, r rec, name string, s kvStore, keys [][]byte, value []byte, evictions func() uint64) error {
+	size := len(value)
 	e.prog.step("%s: %s values, loading %d keys", name, sizeName(size), len(keys))
 	if err := s.Load(keys, value); err != nil {
 		return fmt.Errorf("load: %w", err)

@@ -49,8 +49,11 @@ func (r *loadResult) rate() float64 {
 // sourceAddrs reports whether connections can come from 127.0.1.x: with a
 // new connection per request, spreading them over source addresses keeps
 // the loopback from running out of ports held in TIME_WAIT.
-func sourceAddrs() bool {
-	l, err := net.Listen("tcp", "127.0.1.1:0")
+func sourceAddrs() bool { return canListen("127.0.1.1") }
+
+// canListen reports whether this host can listen on ip.
+func canListen(ip string) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return false
 	}

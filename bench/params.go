@@ -11,9 +11,6 @@ import (
 
 // params are the knobs of one run.
 type params struct {
-	quick bool
-	scale float64
-
 	rttTrips int // loopback round trips timed for the machine description
 
 	// kv
@@ -50,7 +47,6 @@ type params struct {
 
 func newParams(quick bool, scale float64) params {
 	p := params{
-		quick: quick, scale: scale,
 		rttTrips: 20_000,
 		// The sizes: 100k keys of 100 B, 1 KiB and 10 KiB.
 		kvKeys: 100_000, kvSizes: []int{100, 1024, 10 << 10},

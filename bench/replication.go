@@ -130,12 +130,10 @@ func (n *replNode) counter(name string) float64 {
 // secondLoopback returns 127.0.0.2 if this host can bind it, else
 // 127.0.0.1.
 func secondLoopback() string {
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		return "127.0.0.1"
+	if canListen("127.0.0.2") {
+		return "127.0.0.2"
 	}
-	l.Close()
-	return "127.0.0.2"
+	return "127.0.0.1"
 }
 
 // pollUntil calls cond every interval until it is true or d passed.
