@@ -107,7 +107,7 @@ func (s *Segment) Peek(buf, key []byte) (Entry, bool) {
 	out, r, found, _ := s.readOpt(buf, key, readEntry|readPeek)
 	e, ok := s.entry(buf, key, out, r, found)
 	if ok {
-		e.Accessed = time.Unix(int64(r.access), 0)
+		e.Accessed = time.Unix(int64(metaAccess(r.meta)), 0)
 	}
 	return e, ok
 }
@@ -216,9 +216,6 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 			if r, ok = readRec(st.arena, off); !ok {
 				break // torn: the caller's sequence check sends it round again
 			}
-			if mode&readPeek != 0 {
-				r.access = metaAccess(meta)
-			}
 		} else {
 			b := st.arena[off:]
 			r.expires = int64(le.Uint64(b[layout.RecExpires:]))
@@ -227,6 +224,7 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 			r.off = off
 			r.keyLen = kl
 		}
+		r.meta = meta
 		if r.expired(now) {
 			return dst[:n0], 0, r, false
 		}
@@ -252,13 +250,10 @@ func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found b
 	st.ctr(layout.StHits).Add(1)
 	// Record the access for eviction, at most once a second per entry so
 	// that readers do not keep invalidating each other's cache lines. The
-	// swap fails if a writer changed the slot meanwhile; the slot may also
-	// hold another entry of the same length by now, which then looks
-	// recently used: harmless.
-	sec := now / 1e9
-	m := st.meta(slot)
-	if cur := m.Load(); int64(metaAccess(cur)) < sec {
-		m.CompareAndSwap(cur, makeMeta(metaLen(cur), sec))
+	// meta word is the one lookup read; the swap fails if a writer (or
+	// another reader) changed it since.
+	if sec := now / 1e9; int64(metaAccess(r.meta)) < sec {
+		st.meta(slot).CompareAndSwap(r.meta, makeMeta(metaLen(r.meta), sec))
 	}
 	return out, r, true, nil
 }

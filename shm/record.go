@@ -31,7 +31,7 @@ type rec struct {
 	valLen  uint64
 	flags   uint8
 	crc     uint32
-	access  uint32 // the index slot's last read time (unix seconds), when read
+	meta    uint64 // the index slot's meta word (length hint, last read), when read
 }
 
 func (r *rec) deleted() bool          { return r.flags&layout.FlagDeleted != 0 }

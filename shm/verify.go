@@ -270,7 +270,7 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		if o.KeysOnly {
 			r.valLen = 0
 		}
-		r.access = uint32(metaAccess(st.meta(slot).Load()))
+		r.meta = st.meta(slot).Load()
 		c.recs = append(c.recs, r)
 		size += r.keyLen + r.valLen
 	}
@@ -291,7 +291,7 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		r := &c.recs[i]
 		k := buf[:copy(buf, st.arena[r.keyAt():r.keyAt()+r.keyLen]):r.keyLen]
 		buf = buf[r.keyLen:]
-		e := Entry{Key: k, Version: r.version(), Deleted: r.deleted(), Accessed: time.Unix(int64(r.access), 0)}
+		e := Entry{Key: k, Version: r.version(), Deleted: r.deleted(), Accessed: time.Unix(int64(metaAccess(r.meta)), 0)}
 		if !o.KeysOnly {
 			e.Value = buf[:copy(buf, st.arena[r.valAt():r.valAt()+r.valLen]):r.valLen]
 			buf = buf[r.valLen:]
