@@ -200,10 +200,11 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 		}
 		off := wordOff(w)
 		meta := st.meta(i).Load()
+		dst = dst[:n0] // nothing from a slot probed before
 		if mode&readNoValue == 0 {
 			vl := metaLen(meta)
 			if vo := off + layout.RecHdrSize + kl; vo <= arena && vl <= arena-vo && vl <= uint64(s.h.MaxValue) {
-				dst = append(dst[:n0], st.arena[vo:vo+vl]...)
+				dst = append(dst, st.arena[vo:vo+vl]...)
 			}
 		}
 		if !holds(st.arena, off, h, key) {
