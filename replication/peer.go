@@ -257,13 +257,7 @@ func (p *peer) session() error {
 			return err
 		case <-p.wake:
 		case q := <-p.queue:
-			// Control frames queued first go first: a comparison's repair
-			// data must precede the marker that ends it, which is queued.
-			err := p.writeControl(w)
-			if err == nil {
-				err = p.writeBatch(w, q)
-			}
-			if err != nil {
+			if err := p.writeBatch(w, q); err != nil {
 				return err
 			}
 		}
@@ -291,32 +285,26 @@ func (p *peer) writeSome(w *bufio.Writer) error {
 }
 
 // writeControl starts anti-entropy when asked and writes pending control
-// frames and digests.
+// frames and digests, in one hold of p.mu.
 func (p *peer) writeControl(w *bufio.Writer) error {
 	p.mu.Lock()
 	ctl := p.control
 	p.control = nil
-	startAE := p.aeWanted
-	p.aeWanted = false
-	p.mu.Unlock()
-	if startAE {
+	if p.aeWanted {
+		p.aeWanted = false
 		for name, app := range p.a.apps {
 			// One comparison per app at a time: the peer's answers carry
 			// no session id, so a second one would take the first one's
 			// answers for its own and never finish.
-			p.mu.Lock()
-			busy := p.ae[name] != nil
-			if busy {
+			if p.ae[name] != nil {
 				p.aeAgain[name] = true
-			} else {
-				s := &aeSession{startSeq: app.processed.Load() - 1}
-				p.ae[name] = s
-				p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
+				continue
 			}
-			p.mu.Unlock()
+			s := &aeSession{startSeq: app.processed.Load() - 1}
+			p.ae[name] = s
+			p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
 		}
 	}
-	p.mu.Lock()
 	var digests []*Digest
 	for _, ae := range p.ae {
 		if ae.digest != nil {
@@ -344,8 +332,14 @@ func (p *peer) writeControl(w *bufio.Writer) error {
 	return nil
 }
 
+// writeBatch writes a queued batch, after the control frames queued before
+// it: a comparison's repair data must precede the marker that ends it,
+// which is queued.
 func (p *peer) writeBatch(w *bufio.Writer, q queued) error {
 	p.qBytes.Add(-int64(q.size))
+	if err := p.writeControl(w); err != nil {
+		return err
+	}
 	if err := p.writeTracked(w, q.b); err != nil {
 		return err
 	}
