@@ -6,6 +6,7 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -187,12 +188,6 @@ func readFrame(r io.Reader, buf []byte) (frameType, []byte, error) {
 	return t, buf, nil
 }
 
-// decodeFrame decodes a payload of type t into the matching message, which
-// shares no memory with b.
-func decodeFrame(t frameType, b []byte) (any, error) {
-	return decodePayload(t, &payload{b: b})
-}
-
 // decodePayload decodes p's bytes, of type t, into the matching message.
 func decodePayload(t frameType, p *payload) (any, error) {
 	b := p.b
@@ -273,43 +268,30 @@ func validate(v any) error {
 // the keys and values of WireEntry point into b instead of being copied:
 // an entry costs no allocation, but b must not change while they are used.
 type payload struct {
+	bytes.Reader
 	b     []byte
-	i     int
 	alias bool
 }
 
-func (p *payload) Read(b []byte) (int, error) {
-	if p.i >= len(p.b) {
-		return 0, io.EOF
-	}
-	n := copy(b, p.b[p.i:])
-	p.i += n
-	return n, nil
+func newPayload(b []byte, alias bool) *payload {
+	p := &payload{}
+	p.reset(b, alias)
+	return p
 }
 
-func (p *payload) ReadByte() (byte, error) {
-	if p.i >= len(p.b) {
-		return 0, io.EOF
-	}
-	p.i++
-	return p.b[p.i-1], nil
-}
-
-func (p *payload) UnreadByte() error {
-	if p.i == 0 {
-		return errors.New("replication: unread at the start of a payload")
-	}
-	p.i--
-	return nil
+func (p *payload) reset(b []byte, alias bool) {
+	p.Reader.Reset(b)
+	p.b, p.alias = b, alias
 }
 
 // take returns the next n bytes, in place.
 func (p *payload) take(n int) ([]byte, error) {
-	if n > len(p.b)-p.i {
+	if n > p.Len() {
 		return nil, io.ErrUnexpectedEOF
 	}
-	p.i += n
-	return p.b[p.i-n : p.i : p.i], nil
+	i := len(p.b) - p.Len()
+	p.Seek(int64(n), io.SeekCurrent)
+	return p.b[i : i+n : i+n], nil
 }
 
 // decodeBytes decodes a msgpack string or binary value: in place when d
@@ -343,7 +325,7 @@ func (fr *frameReader) next() (frameType, any, error) {
 	if err != nil {
 		return t, nil, err
 	}
-	fr.p = payload{b: b, alias: fr.alias}
+	fr.p.reset(b, fr.alias)
 	msg, err := decodePayload(t, &fr.p)
 	return t, msg, err
 }
