@@ -146,10 +146,12 @@ func converged(nodes []*memNodeT, model lwwModel) string {
 func waitConverged(t *testing.T, nodes []*memNodeT, model lwwModel, d time.Duration) {
 	t.Helper()
 	var diff string
-	testwait.For(t, d, "convergence", func() bool {
+	if !testwait.Until(d, func() bool {
 		diff = converged(nodes, model)
 		return diff == ""
-	})
+	}) {
+		t.Fatalf("timed out after %v waiting for convergence: %s", d, diff)
+	}
 }
 
 // write does a random Set or Delete on a random node and records it.
