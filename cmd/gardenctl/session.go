@@ -203,9 +203,10 @@ func mapKey(k any) string {
 	if s, ok := k.(string); ok {
 		return s
 	}
-	s := fmt.Sprint(k)
-	if b, err := json.Marshal(k); err == nil {
-		s = string(b)
+	b, err := json.Marshal(k)
+	s := string(b)
+	if err != nil {
+		s = fmt.Sprint(k)
 	}
 	// A key that is itself a map with such keys would be escaped again
 	// at every level, doubling in length each time: cut it short.
