@@ -11,10 +11,11 @@ import (
 )
 
 // Options configure Open. A nil *Options means all defaults. Layout fields
-// (Size, MaxValue, Stripes, AvgEntrySize, MaxProcs, RingSize, App,
-// TombstoneTTL) are used when the segment is created; when attaching to an
-// existing segment, any of them that is set must match the segment or Open
-// fails with ErrLayoutMismatch, and the ones left zero are taken from it.
+// (Size, MaxValue, Stripes, MaxProcs, RingSize, App, TombstoneTTL) are used
+// when the segment is created; when attaching to an existing segment, any
+// of them that is set must match the segment or Open fails with
+// ErrLayoutMismatch, and the ones left zero are taken from it.
+// AvgEntrySize only shapes a segment being created.
 type Options struct {
 	// Size of the segment file in bytes. Default 64 MiB: about 40,000
 	// sessions of 1 KiB.

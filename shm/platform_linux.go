@@ -172,14 +172,15 @@ func unmapHuge(mem []byte) error {
 // of "deny"). A session read then costs one TLB entry per 2 MiB instead of
 // one per 4 KiB: a random read of a large segment otherwise walks the page
 // table twice, for the index slot and for the record. Best effort: the
-// segment works the same on 4 KiB pages, and reports which it got.
-func collapse(mem []byte) bool {
+// segment works the same on 4 KiB pages, and reports which it got
+// (HugePages).
+func collapse(mem []byte) {
 	lo := -uintptr(unsafe.Pointer(unsafe.SliceData(mem))) & (hugePage - 1)
 	if uintptr(len(mem)) < lo+hugePage {
-		return false
+		return
 	}
 	hi := lo + (uintptr(len(mem))-lo)&^(hugePage-1)
-	return unix.Madvise(mem[lo:hi], unix.MADV_COLLAPSE) == nil
+	unix.Madvise(mem[lo:hi], unix.MADV_COLLAPSE)
 }
 
 // pmdMapped returns how many bytes of mem the kernel maps with huge pages

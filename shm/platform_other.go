@@ -28,5 +28,5 @@ func prefault(int, []byte) {}
 
 func mapHuge(int, int) ([]byte, bool, error) { return nil, false, nil }
 func unmapHuge([]byte) error                 { return ErrUnsupportedPlatform }
-func collapse([]byte) bool                   { return false }
+func collapse([]byte)                        {}
 func pmdMapped([]byte) int64                 { return 0 }

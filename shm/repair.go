@@ -96,11 +96,9 @@ func (s *Segment) rebuild(st *stripe) {
 		if found {
 			st.word(slot).Store(w)
 		} else {
+			// The index was cleared and count is what it holds, so
+			// below this find has returned a free slot.
 			if count >= uint32(s.indexMask) {
-				dropped++
-				continue
-			}
-			if slot == s.noSlot() {
 				dropped++
 				continue
 			}

@@ -125,7 +125,8 @@ const (
 	// StLock is the stripe's cross-process lock (uint32 futex word): 0 when
 	// free, else the owner (slot<<20 | generation) and the waiters bit. It
 	// protects everything in the stripe: the control block, the index
-	// slots (except their access words) and the arena.
+	// slots (except the read-time half of their meta words, which readers
+	// set by compare-and-swap) and the arena.
 	StLock = 0
 	// StSeq is the stripe's sequence counter (uint64): odd while a writer
 	// is modifying the stripe, even when it is consistent. Readers that do
