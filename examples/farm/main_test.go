@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -45,7 +44,8 @@ func (f *farmProc) waitLine(t *testing.T, re *regexp.Regexp, from int, d time.Du
 	t.Helper()
 	var m []string
 	next := from
-	testwait.For(t, d, fmt.Sprintf("a line matching %v", re), func() bool {
+	exited := false
+	found := testwait.Until(d, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for i := from; i < len(f.lines); i++ {
@@ -56,11 +56,18 @@ func (f *farmProc) waitLine(t *testing.T, re *regexp.Regexp, from int, d time.Du
 		}
 		select {
 		case <-f.done:
-			t.Fatalf("farm exited; output:\n%s", strings.Join(f.lines, "\n"))
+			exited = true
+			return true
 		default:
 		}
 		return false
 	})
+	if exited && m == nil {
+		t.Fatalf("farm exited; output:\n%s", f.output())
+	}
+	if !found {
+		t.Fatalf("timed out after %v waiting for a line matching %v; output:\n%s", d, re, f.output())
+	}
 	return m, next
 }
 
