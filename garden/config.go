@@ -98,9 +98,11 @@ type Config struct {
 	// is ever made twice. It should not block for long. Default nil.
 	OnExpire func(id string)
 	// JanitorInterval is how often the janitor sweeps the segment for
-	// expired entries and reads the expiries. Default 1 s: OnExpire fires
-	// within about a second of the deadline, for a few microseconds of
-	// work per stripe.
+	// expired entries. Default 1 s: OnExpire fires within about a second
+	// of the deadline, for a few microseconds of work per stripe. The
+	// expiries themselves are read from the change ring every 50 ms (or
+	// every JanitorInterval, if shorter), and a process that is not the
+	// janitor tries as often to become it.
 	JanitorInterval time.Duration
 
 	// Logger receives warnings (corrupt sessions, failed saves, janitor
