@@ -152,10 +152,12 @@ func (a *Agent) answerDigest(w *bufio.Writer, wmu *sync.Mutex, d *Digest) error 
 	for n, k := range frames {
 		k.Remaining = len(frames) - 1 - n
 	}
-	for _, k := range frames {
+	// wmu is taken per frame so that acks can go between them; the acks'
+	// writer flushes what is buffered, the last frame flushes here.
+	for i, k := range frames {
 		wmu.Lock()
 		err := writeFrame(w, frameKeys, k)
-		if err == nil {
+		if err == nil && i == len(frames)-1 {
 			err = w.Flush()
 		}
 		wmu.Unlock()
