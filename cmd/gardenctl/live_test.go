@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gardenstate/gardenstate/internal/childproc"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -28,9 +29,9 @@ func TestLiveSegment(t *testing.T) {
 			t.Errorf("header: %+v", r.Header)
 		}
 		got := pids(r.Procs)
-		for _, w := range []*worker{w1, w2} {
-			if !slices.Contains(got, strconv.Itoa(w.pid())) {
-				t.Errorf("worker %d not among the attached processes %v", w.pid(), got)
+		for _, w := range []*childproc.Child{w1, w2} {
+			if pid := w.Cmd.Process.Pid; !slices.Contains(got, strconv.Itoa(pid)) {
+				t.Errorf("worker %d not among the attached processes %v", pid, got)
 			}
 		}
 		if len(r.Procs) != 2 {

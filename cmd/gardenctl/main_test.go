@@ -72,8 +72,9 @@ func sessionValue(fields map[string]any) []byte {
 func workerKey(id string, i int) string { return fmt.Sprintf("sess-w%s-%03d", id, i) }
 
 // workerRole attaches to the segment and keeps writing and reading
-// sessions until its stdin closes, like a web worker under load. It prints
-// "ready" after its first round of writes.
+// sessions, like a web worker under load, until the test's end kills it
+// or its stdin closes (the test binary died first). It prints "ready"
+// after its first round of writes.
 func workerRole() int {
 	seg, err := shm.Open(os.Getenv(segmentEnv), nil)
 	if err != nil {
@@ -109,19 +110,14 @@ func workerRole() int {
 	}
 }
 
-// worker is a running worker process.
-type worker struct{ c *childproc.Child }
-
 // startWorker runs a worker on the segment at path and waits until it has
 // written its first round. The test's end kills it.
-func startWorker(t *testing.T, path, id string) *worker {
+func startWorker(t *testing.T, path, id string) *childproc.Child {
 	t.Helper()
 	c := childproc.Start(t, "worker", segmentEnv+"="+path, workerEnv+"="+id)
 	c.Expect(t, "ready", 10*time.Second)
-	return &worker{c}
+	return c
 }
-
-func (w *worker) pid() int { return w.c.Cmd.Process.Pid }
 
 // result is what one gardenctl run printed and returned.
 type result struct {
