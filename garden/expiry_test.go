@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -33,7 +34,7 @@ func TestSlidingIdleDeadline(t *testing.T) {
 		t.Fatalf("an immediate read moved the deadline from %v to %v", e0.Expires, e.Expires)
 	}
 	// Once the deadline would move by more than the threshold, a read moves it.
-	poll(t, 5*time.Second, "the touch threshold to pass", func() bool {
+	testwait.For(t, 5*time.Second, "the touch threshold to pass", func() bool {
 		return time.Now().Add(cfg.IdleTimeout).Sub(e0.Expires) > st.touchAfter+10*time.Millisecond
 	})
 	if got := c.do(t, "GET", "/").Body.String(); !strings.HasPrefix(got, "1 false") {
@@ -72,14 +73,14 @@ func TestIdleExpiryCallsOnExpireOnce(t *testing.T) {
 		c.do(t, "GET", "/")
 		cookies = append(cookies, c.cookie)
 	}
-	poll(t, 5*time.Second, "OnExpire for every session", func() bool {
+	testwait.For(t, 5*time.Second, "OnExpire for every session", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(calls) == len(ids)
 	})
 	// Let the janitor read the ring to its end a few more times.
 	last := st.seg.LastSeq()
-	poll(t, 5*time.Second, "the janitor to catch up", func() bool { return st.seg.Mark(expiryCursor) >= last })
+	testwait.For(t, 5*time.Second, "the janitor to catch up", func() bool { return st.seg.Mark(expiryCursor) >= last })
 	mu.Lock()
 	for _, id := range ids {
 		if calls[id] != 1 {
@@ -111,7 +112,7 @@ func TestLifetimeCapsBusySession(t *testing.T) {
 	cd, _ := decodeCookie(st.mac, first)
 	// Keep the session busy until a request finds it new.
 	var n string
-	poll(t, 5*time.Second, "the lifetime to end", func() bool {
+	testwait.For(t, 5*time.Second, "the lifetime to end", func() bool {
 		n = c.do(t, "GET", "/").Body.String()
 		return n == "1"
 	})
@@ -228,7 +229,7 @@ func TestOnExpirePanicIsContained(t *testing.T) {
 	for range 2 {
 		newClient(st, counter).do(t, "GET", "/")
 	}
-	poll(t, 5*time.Second, "both expiries despite the panics", func() bool {
+	testwait.For(t, 5*time.Second, "both expiries despite the panics", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return n == 2
@@ -280,14 +281,14 @@ func TestOnExpireOncePerFarm(t *testing.T) {
 			t.Fatalf("replicating %s: %v %v", id, ok, err)
 		}
 	}
-	poll(t, 5*time.Second, "OnExpire for every session", func() bool {
+	testwait.For(t, 5*time.Second, "OnExpire for every session", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(calls) == len(writer)
 	})
 	for _, st := range []*Store{a, b} {
 		last := st.seg.LastSeq()
-		poll(t, 5*time.Second, "the janitors to catch up", func() bool { return st.seg.Mark(expiryCursor) >= last })
+		testwait.For(t, 5*time.Second, "the janitors to catch up", func() bool { return st.seg.Mark(expiryCursor) >= last })
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -14,10 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/gardenstate/gardenstate/internal/childproc"
-	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -92,11 +90,6 @@ func (c *client) do(t testing.TB, method, target string) *httptest.ResponseRecor
 func setCookies(w *httptest.ResponseRecorder) []string { return w.Result().Header.Values("Set-Cookie") }
 
 // poll calls cond until it returns true, failing the test after d.
-func poll(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, d, what, cond)
-}
-
 type child = childproc.Child
 
 // startChild runs this test binary in role with the extra environment.

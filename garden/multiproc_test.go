@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -202,7 +203,7 @@ func TestJanitorExactlyOnceAcrossProcesses(t *testing.T) {
 			}
 		}
 		last := seg.LastSeq()
-		poll(t, 10*time.Second, "the janitor to reach the end of the ring", func() bool { return seg.Mark(expiryCursor) >= last })
+		testwait.For(t, 10*time.Second, "the janitor to reach the end of the ring", func() bool { return seg.Mark(expiryCursor) >= last })
 		for drained := false; !drained; {
 			select {
 			case l := <-lines:

@@ -67,17 +67,12 @@ func startLoop(t *testing.T, name, ip string, o loopOpts) *loopNode {
 	return &loopNode{name: name, seg: seg, agent: a}
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	testwait.For(t, d, what, cond)
-}
-
 func TestLoopbackFarm(t *testing.T) {
 	a := startLoop(t, "a", "127.0.0.1", loopOpts{})
 	b := startLoop(t, "b", "127.0.0.2", loopOpts{join: []string{a.agent.GossipAddr()}})
 	c := startLoop(t, "c", "127.0.0.3", loopOpts{join: []string{a.agent.GossipAddr()}})
 	nodes := []*loopNode{a, b, c}
-	waitFor(t, "three members", 20*time.Second, func() bool {
+	testwait.For(t, 20*time.Second, "three members", func() bool {
 		for _, n := range nodes {
 			if len(n.agent.Peers().Members) != 2 {
 				return false
@@ -95,7 +90,7 @@ func TestLoopbackFarm(t *testing.T) {
 	for _, n := range nodes {
 		for i, m := range nodes {
 			k := fmt.Appendf(nil, "session-%d", i)
-			waitFor(t, fmt.Sprintf("%s on %s", k, n.name), 10*time.Second, func() bool {
+			testwait.For(t, 10*time.Second, fmt.Sprintf("%s on %s", k, n.name), func() bool {
 				v, ok := n.seg.Get(nil, k)
 				return ok && string(v) == "from "+m.name
 			})
@@ -104,7 +99,7 @@ func TestLoopbackFarm(t *testing.T) {
 	// The writer learns its write reached every peer.
 	v, _ := a.seg.Put([]byte("durable"), []byte("x"), shm.PutOptions{})
 	_ = v
-	waitFor(t, "acknowledgement", 10*time.Second, func() bool { return a.seg.Acked() >= a.seg.LastSeq() })
+	testwait.For(t, 10*time.Second, "acknowledgement", func() bool { return a.seg.Acked() >= a.seg.LastSeq() })
 	for _, n := range []*loopNode{b, c} {
 		if !n.seg.Has([]byte("durable")) {
 			t.Fatalf("acknowledged write missing on %s", n.name)
@@ -137,7 +132,7 @@ func TestLoopbackRefusesMismatchedPeers(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.o.join = []string{a.agent.GossipAddr()}
 			bad := startLoop(t, c.name, fmt.Sprintf("127.0.0.%d", 10+i), c.o)
-			waitFor(t, "refusal of "+c.name, 20*time.Second, func() bool {
+			testwait.For(t, 20*time.Second, "refusal of "+c.name, func() bool {
 				for _, r := range append(a.agent.Peers().Refused, bad.agent.Peers().Refused...) {
 					if strings.Contains(r.Reason, c.want) {
 						return true
@@ -192,9 +187,9 @@ func TestLoopbackStreamIsEncrypted(t *testing.T) {
 	b := startLoop(t, "b", "127.0.0.2", loopOpts{wrap: wrap, join: []string{a.agent.GossipAddr()}})
 	secret := []byte("SECRET-SESSION-PAYLOAD-0123456789")
 	key := []byte("session-with-a-secret")
-	waitFor(t, "membership", 20*time.Second, func() bool { return len(a.agent.Peers().Members) == 1 })
+	testwait.For(t, 20*time.Second, "membership", func() bool { return len(a.agent.Peers().Members) == 1 })
 	a.seg.Set(key, secret, time.Hour)
-	waitFor(t, "replication", 10*time.Second, func() bool { return b.seg.Has(key) })
+	testwait.For(t, 10*time.Second, "replication", func() bool { return b.seg.Has(key) })
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if cp.buf.Len() < 1000 {

@@ -93,7 +93,7 @@ func warmUp(t *testing.T, a, b *memNodeT) {
 		return p.connected && !p.lagging["app"] && len(p.ae) == 0 && len(p.aeAgain) == 0 && !p.aeWanted
 	}
 	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
-	waitFor(t, "warm-up replication", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "warm-up replication", func() bool {
 		return b.seg.Has([]byte("warmup")) && settled(a) && settled(b)
 	})
 }
@@ -393,7 +393,7 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 	nodes := newMemFarmOpts(t, net, func(c *Config) { c.QueueBytes = 1 << 20; c.AntiEntropyInterval = time.Hour }, "a", "b")
 	a, b := nodes[0], nodes[1]
 	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
-	waitFor(t, "warm-up replication", 10*time.Second, func() bool { return b.seg.Has([]byte("warmup")) })
+	testwait.For(t, 10*time.Second, "warm-up replication", func() bool { return b.seg.Has([]byte("warmup")) })
 	net.SetPaused("b", true)
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -408,7 +408,7 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the feed to reach the end of the ring", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "the feed to reach the end of the ring", func() bool {
 		return a.agent.apps["app"].processed.Load() > a.seg.LastSeq()
 	})
 	runtime.GC()
@@ -444,7 +444,7 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 		model.record(e)
 	}
 	waitConverged(t, nodes, model, 30*time.Second)
-	waitFor(t, "the peer to be in sync again", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "the peer to be in sync again", func() bool {
 		p := a.agent.Peers().Members
 		return len(p) == 1 && p[0].State == "alive"
 	})

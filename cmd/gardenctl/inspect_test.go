@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -57,7 +58,7 @@ func expiredFixture(t *testing.T) (path string, short []string, tomb string) {
 				ok = false
 				return
 			}
-			eventually(t, 10*time.Second, "the short-lived entries expire", func() bool {
+			testwait.For(t, 10*time.Second, "the short-lived entries expire", func() bool {
 				for _, k := range append([]string{tomb}, short...) {
 					if _, found := seg.Peek(nil, []byte(k)); found {
 						return false
@@ -171,7 +172,7 @@ func TestGetOnlyLooks(t *testing.T) {
 	})
 	// The access mark moves at most once a second: wait until a read
 	// would move it.
-	eventually(t, 5*time.Second, "a second passes", func() bool { return time.Since(written) > 1100*time.Millisecond })
+	testwait.For(t, 5*time.Second, "a second passes", func() bool { return time.Since(written) > 1100*time.Millisecond })
 
 	before := counters()
 	mustRun(t, "get", "--segment", path, string(key))

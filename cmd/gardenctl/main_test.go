@@ -22,7 +22,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/gardenstate/gardenstate/internal/childproc"
-	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
 
@@ -210,11 +209,6 @@ func withOpen(t *testing.T, path string, fn func(*shm.Segment)) {
 }
 
 // eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, d, what, cond)
-}
-
 var (
 	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 	seedRE = regexp.MustCompile(`0x[0-9a-f]{16}`)

@@ -55,11 +55,6 @@ func alive(pid int) bool {
 }
 
 // poll calls cond until it is true, failing after d.
-func poll(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testwait.For(t, d, what, cond)
-}
-
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -176,7 +171,7 @@ func TestWebGarden(t *testing.T) {
 			}
 			victim = worker
 			syscall.Kill(victim, syscall.SIGKILL)
-			poll(t, 10*time.Second, "the killed worker to die", func() bool { return !alive(victim) })
+			testwait.For(t, 10*time.Second, "the killed worker to die", func() bool { return !alive(victim) })
 		}
 	}
 	// The parent replaced the killed worker, and the new one served.
@@ -233,7 +228,7 @@ func TestWebGarden(t *testing.T) {
 		all[w] = true
 	}
 	for w := range all {
-		poll(t, 10*time.Second, fmt.Sprintf("worker %d to exit", w), func() bool { return !alive(w) })
+		testwait.For(t, 10*time.Second, fmt.Sprintf("worker %d to exit", w), func() bool { return !alive(w) })
 	}
 	if _, err := os.Stat(segment); err != nil {
 		t.Errorf("segment: %v", err)
