@@ -92,10 +92,8 @@ func (a *Agent) Peers() Peers {
 			QueueDepth: len(p.queue), Sent: p.sent.Load(), Acked: p.ackedCount.Load(), Dropped: p.dropped.Load()}
 		if p.connected {
 			st.State = "alive"
-			for _, l := range p.lagging {
-				if l {
-					st.State = "catching-up"
-				}
+			if len(p.lagFrom) > 0 {
+				st.State = "catching-up"
 			}
 		}
 		p.mu.Unlock()

@@ -25,14 +25,15 @@ type peer struct {
 	stop   chan struct{}
 	once   sync.Once
 
-	mu        sync.Mutex
-	conn      net.Conn
-	control   []outFrame // frames other than batches, unbounded
-	nextID    uint64
-	inflight  map[uint64]sentBatch
-	acked     map[string]uint64 // app -> change-ring sequence acknowledged
-	lagging   map[string]bool   // app -> missed changes, waiting for anti-entropy
-	lagCap    map[string]uint64 // app -> what the peer had acknowledged when it began lagging
+	mu       sync.Mutex
+	conn     net.Conn
+	control  []outFrame // frames other than batches, unbounded
+	nextID   uint64
+	inflight map[uint64]sentBatch
+	acked    map[string]uint64 // app -> change-ring sequence acknowledged
+	// lagFrom holds, for each app whose changes the peer missed and
+	// which waits for anti-entropy, what the peer had acknowledged then.
+	lagFrom   map[string]uint64
 	aeWanted  bool
 	ae        map[string]*aeSession // the comparison in flight per app
 	aeAgain   map[string]bool       // another comparison was asked for while one was in flight
@@ -70,8 +71,8 @@ type aeSession struct {
 func newPeer(a *Agent, name, addr string) *peer {
 	return &peer{
 		a: a, name: name, addr: addr, queue: make(chan queued, 4096), wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{}, lagCap: map[string]uint64{},
-		lagging: map[string]bool{}, ae: map[string]*aeSession{}, aeAgain: map[string]bool{},
+		stop: make(chan struct{}), inflight: map[uint64]sentBatch{}, acked: map[string]uint64{},
+		lagFrom: map[string]uint64{}, ae: map[string]*aeSession{}, aeAgain: map[string]bool{},
 	}
 }
 
@@ -125,10 +126,9 @@ func (p *peer) markLagging(app string) {
 // setLagging marks the peer as having missed changes of app. Called with
 // p.mu held.
 func (p *peer) setLagging(app string) {
-	if !p.lagging[app] {
-		p.lagCap[app] = p.acked[app]
+	if _, ok := p.lagFrom[app]; !ok {
+		p.lagFrom[app] = p.acked[app]
 	}
-	p.lagging[app] = true
 }
 
 // requestAntiEntropy asks for a comparison of every app with this peer as
@@ -156,8 +156,8 @@ func (p *peer) sendControl(t frameType, v any) {
 func (p *peer) ackedThrough(app string) (uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.lagging[app] {
-		return min(p.acked[app], p.lagCap[app]), p.connected
+	if from, ok := p.lagFrom[app]; ok {
+		return from, p.connected // acked only grows: from is the lesser
 	}
 	return p.acked[app], p.connected
 }
@@ -433,7 +433,7 @@ func (p *peer) onAck(id uint64) {
 		p.acked[sb.app] = sb.through
 	}
 	if sb.n < 0 {
-		p.lagging[sb.app] = false // the anti-entropy repair is complete
+		delete(p.lagFrom, sb.app) // the anti-entropy repair is complete
 	}
 	lag := time.Since(sb.at).Seconds()
 	p.lagEWMA = 0.9*p.lagEWMA + 0.1*lag

@@ -90,7 +90,8 @@ func warmUp(t *testing.T, a, b *memNodeT) {
 		p := ps[0]
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.connected && !p.lagging["app"] && len(p.ae) == 0 && len(p.aeAgain) == 0 && !p.aeWanted
+		_, lagging := p.lagFrom["app"]
+		return p.connected && !lagging && len(p.ae) == 0 && len(p.aeAgain) == 0 && !p.aeWanted
 	}
 	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
 	testwait.For(t, 10*time.Second, "warm-up replication", func() bool {
