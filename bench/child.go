@@ -79,10 +79,12 @@ func childEnviron() []string {
 	return env
 }
 
-// readChildConfig decodes a child's configuration.
-func readChildConfig(config []byte, v any) error {
+// readChildConfig decodes a child's configuration, or says on stderr why
+// it cannot.
+func readChildConfig(config []byte, v any) bool {
 	if err := json.Unmarshal(config, v); err != nil {
-		return fmt.Errorf("bench child: bad %s: %w", childConfigEnv, err)
+		fmt.Fprintf(os.Stderr, "bench child: bad %s: %v\n", childConfigEnv, err)
+		return false
 	}
-	return nil
+	return true
 }

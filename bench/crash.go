@@ -148,8 +148,7 @@ func runCrash(ctx context.Context, e *env, r rec) error {
 // then Sets it in a tight loop until it is killed.
 func crashChild(config []byte) int {
 	var c crashConfig
-	if err := readChildConfig(config, &c); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if !readChildConfig(config, &c) {
 		return 2
 	}
 	seg, err := shm.Attach(c.Segment, nil)

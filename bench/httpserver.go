@@ -110,8 +110,7 @@ func newServerHandler(c httpServerConfig, log *slog.Logger) (http.Handler, func(
 // once every worker is ready) or, in a worker, one worker.
 func httpServerChild(config []byte) int {
 	var c httpServerConfig
-	if err := readChildConfig(config, &c); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if !readChildConfig(config, &c) {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

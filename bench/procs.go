@@ -145,8 +145,7 @@ func procsRun(e *env, path string, n int) (float64, procsReport, error) {
 // waits for "go" on stdin, runs the mix and prints "result {json}".
 func procsChild(config []byte) int {
 	var c procsConfig
-	if err := readChildConfig(config, &c); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if !readChildConfig(config, &c) {
 		return 2
 	}
 	seg, err := shm.Attach(c.Segment, nil)

@@ -67,6 +67,11 @@ func (p *progress) step(format string, args ...any) {
 func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.clearLine()
+}
+
+// clearLine blanks the progress line; called with p.mu held.
+func (p *progress) clearLine() {
 	if p.tty && p.lastLen > 0 {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
 	}
@@ -78,9 +83,8 @@ func (p *progress) warn(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tty && p.lastLen > 0 {
-		fmt.Fprint(p.w, "\r"+strings.Repeat(" ", p.lastLen)+"\r")
-		p.lastLen = 0
 		p.last = ""
 	}
+	p.clearLine()
 	fmt.Fprintf(p.w, "bench: "+format+"\n", args...)
 }
