@@ -183,14 +183,8 @@ func startBenchServer(e *env, r rec, name, store, redisAddr string) (*httpTarget
 		remove()
 		return nil, err
 	}
-	stop := func() {
-		kid.stop(15 * time.Second)
-		remove()
-		noteWarnings(r, name, kid.stderr.String())
-	}
-	addr, err := kid.expect("listening ", 60*time.Second)
+	addr, stop, err := serving(r, name, kid, remove, "listening ")
 	if err != nil {
-		stop()
 		return nil, err
 	}
 	base := "http://" + addr
@@ -198,6 +192,24 @@ func startBenchServer(e *env, r rec, name, store, redisAddr string) (*httpTarget
 		setup: func(ctx context.Context, c *http.Client) (string, error) {
 			return doRequest(ctx, c, "POST", base+"/incr", "", "")
 		}}, nil
+}
+
+// serving waits for p, a server the report calls name, to print a line
+// starting with ready, and returns the rest of the line and the function
+// that stops p, runs cleanup and notes p's warnings. If the line does not
+// come, p is stopped.
+func serving(r rec, name string, p *proc, cleanup func(), ready string) (string, func(), error) {
+	stop := func() {
+		p.stop(15 * time.Second)
+		cleanup()
+		noteWarnings(r, name, p.stderr.String())
+	}
+	line, err := p.expect(ready, 60*time.Second)
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	return line, stop, nil
 }
 
 // startWebgarden builds examples/webgarden and runs it.
@@ -233,15 +245,8 @@ func startWebgarden(e *env, r rec, pad string) (*httpTarget, error) {
 		rmDir()
 		return nil, err
 	}
-	stop := func() {
-		p.stop(15 * time.Second)
-		remove()
-		rmDir()
-		noteWarnings(r, subjWebgarden, p.stderr.String())
-	}
-	line, err := p.expect("webgarden: serving ", 60*time.Second)
+	line, stop, err := serving(r, subjWebgarden, p, func() { remove(); rmDir() }, "webgarden: serving ")
 	if err != nil {
-		stop()
 		return nil, err
 	}
 	u, _, _ := strings.Cut(line, " ")
