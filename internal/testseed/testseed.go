@@ -14,7 +14,10 @@ func Seed(t testing.TB) uint64 {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("GARDEN_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("GARDEN_SEED=%q: %v", s, err)
+		}
 	}
 	t.Logf("seed %d (GARDEN_SEED=%d replays)", seed, seed)
 	return seed
