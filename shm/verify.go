@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -207,6 +208,48 @@ type RangeOptions struct {
 	// copied.
 	Origin       uint32
 	After, Until uint64
+	// Since, if set and After is not earlier than its Clock, reads only
+	// the records placed in the stripe's log after the watermark instead of
+	// looking up every entry: what was written since costs the same
+	// however many entries the segment holds. The entries visited are the
+	// same either way. (Where the log cannot be followed from the watermark,
+	// after a repair, the whole stripe is read.)
+	Since *Watermark
+}
+
+// Watermark is a point in a segment's history: where each stripe's log ended
+// and, read just after, the clock. A local write with a version later
+// than Clock is placed after the watermark in its stripe's log, so a reader
+// that wants only such versions (RangeOptions.Since) need not read the
+// records placed before it.
+type Watermark struct {
+	Clock   uint64
+	stripes []markPos
+}
+
+// markPos is where one stripe's log ended, and its repairs and
+// corruptions then: a rebuild may cut the log back and place records
+// where the watermark's position falls inside one.
+type markPos struct{ head, mends uint64 }
+
+// Watermark returns the segment's current watermark.
+func (s *Segment) Watermark() Watermark {
+	m := Watermark{stripes: make([]markPos, len(s.stripes))}
+	for i := range s.stripes {
+		m.stripes[i] = markPos{head: atomic64(s.stripes[i].ctl, layout.StHead).Load(), mends: s.stripes[i].mends()}
+	}
+	if testhooks.Shm != nil {
+		testhooks.Shm("watermark")
+	}
+	// A write takes its version before its record advances the head: a
+	// record placed before the head read has a version no later than
+	// the clock read after it.
+	m.Clock = s.Clock()
+	return m
+}
+
+func (st *stripe) mends() uint64 {
+	return st.ctr(layout.StRepairs).Load() + st.ctr(layout.StCorruptions).Load()
 }
 
 // Range calls fn for every unexpired entry of stripe i, tombstones
@@ -227,8 +270,16 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	st := &s.stripes[i]
 	now := time.Now().UnixNano()
 	var c collected
-	if err := s.stable(st, func() { s.collect(st, o, now, &c) }); err != nil {
-		return err
+	walked := false
+	if m := o.Since; m != nil && o.After >= m.Clock && len(m.stripes) == len(s.stripes) {
+		if err := s.stable(st, func() { walked = s.collectSince(st, m.stripes[i], o, now, &c) }); err != nil {
+			return err
+		}
+	}
+	if !walked {
+		if err := s.stable(st, func() { s.collect(st, o, now, &c) }); err != nil {
+			return err
+		}
 	}
 	if c.overlap {
 		return fmt.Errorf("%w: stripe %d: its index points at overlapping records (Verify says where)", ErrCorrupt, i)
@@ -264,16 +315,72 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 			continue
 		}
 		r, ok := readRec(st.arena, wordOff(w))
-		if !ok || r.expired(now) && !o.IncludeExpired || o.Origin != 0 && r.node != o.Origin || r.hlc <= o.After || o.Until != 0 && r.hlc > o.Until {
+		if !ok || !o.wants(&r, now) {
 			continue
 		}
-		if o.KeysOnly {
-			r.valLen = 0
-		}
-		r.meta = st.meta(slot).Load()
-		c.recs = append(c.recs, r)
-		size += r.keyLen + r.valLen
+		size += c.add(&r, st.meta(slot).Load(), o)
 	}
+	s.copyOut(st, o, size, c)
+}
+
+// collectSince is collect for the records placed in st's log from p on:
+// it follows the log instead of the index, and keeps the records the
+// index still points at. It reports false, having collected nothing,
+// where the log cannot be followed from p: a repair or a rebuild since,
+// or (the read was torn, or the log is damaged) no record where one must
+// start.
+func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64, c *collected) bool {
+	c.recs = c.recs[:0]
+	arena := s.h.ArenaSize
+	head, tail := atomic64(st.ctl, layout.StHead).Load(), atomic64(st.ctl, layout.StTail).Load()
+	if st.mends() != p.mends || badBounds(head, tail, arena) || p.head > head || p.head%8 != 0 {
+		return false
+	}
+	// Records before the tail are gone, and those the tail passed that
+	// were live have been placed again at the head.
+	size := uint64(0)
+	for pos := max(p.head, tail); pos < head; {
+		off := pos % arena
+		if pad := padAt(st.arena, off); pad != 0 {
+			pos += pad
+			continue
+		}
+		r, ok := readRec(st.arena, off)
+		if !ok || r.size > head-pos {
+			c.recs = c.recs[:0]
+			return false
+		}
+		pos += r.size
+		if !o.wants(&r, now) {
+			continue
+		}
+		if slot, live := s.slotAt(st, r.hash, off); live {
+			size += c.add(&r, st.meta(slot).Load(), o)
+		}
+	}
+	s.copyOut(st, o, size, c)
+	return true
+}
+
+// wants reports whether a record found is one o asks for.
+func (o *RangeOptions) wants(r *rec, now int64) bool {
+	return (o.IncludeExpired || !r.expired(now)) && (o.Origin == 0 || r.node == o.Origin) &&
+		r.hlc > o.After && (o.Until == 0 || r.hlc <= o.Until)
+}
+
+// add notes a record to copy out and returns the bytes it will take.
+func (c *collected) add(r *rec, meta uint64, o RangeOptions) uint64 {
+	if o.KeysOnly {
+		r.valLen = 0
+	}
+	r.meta = meta
+	c.recs = append(c.recs, *r)
+	return r.keyLen + r.valLen
+}
+
+// copyOut copies the records noted in c, size bytes of keys and values,
+// into memory allocated once.
+func (s *Segment) copyOut(st *stripe, o RangeOptions, size uint64, c *collected) {
 	// Records overlap if the read was torn (the caller reads again) or
 	// the index is corrupt.
 	if c.overlap = size > uint64(len(st.arena)); c.overlap {

@@ -7,5 +7,6 @@ package testhooks
 // stripe lock: "written", "advanced", "published" (a write's record is
 // complete, in the log, in the index), "reserved" (a change-ring sequence
 // is taken but not yet claimed), "relocate-copied", "relocate-repointed"
-// and "evicted".
+// and "evicted"; and, holding no lock, at "watermark" (a watermark has
+// its log positions and not yet its clock).
 var Shm func(point string)
