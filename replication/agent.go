@@ -260,6 +260,7 @@ func (a *Agent) tail(app *appState) {
 	// new stream starts with covers).
 	newest := app.seg.Clock()
 	var recent sentLog
+	var marks watermarks
 	repairs := app.seg.Stats().Repairs
 	for {
 		from := app.processed.Load()
@@ -283,7 +284,7 @@ func (a *Agent) tail(app *appState) {
 				repairs = r
 				a.rescanAll(app)
 			}
-			sent, cerr := a.catchUp(app, newest, clock, from-1, &recent)
+			sent, cerr := a.catchUp(app, newest, clock, from-1, &recent, &marks)
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -369,7 +370,9 @@ func (a *Agent) tail(app *appState) {
 				flush(c.Seq)
 			}
 		}
-		recent.forget(newest - min(newest, catchUpMargin))
+		floor := newest - min(newest, catchUpMargin)
+		recent.forget(floor)
+		marks.update(app.seg, floor)
 		if next > from {
 			flush(next - 1)
 			app.processed.Store(next)
@@ -427,7 +430,7 @@ const catchUpMargin = 50 << 16 // 50 ms of version time
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
 // extension. It returns how many entries it sent.
-func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLog) (sent int, err error) {
+func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLog, marks *watermarks) (sent int, err error) {
 	floor := newest - min(newest, catchUpMargin)
 	already := recent.since(floor)
 	stalled := map[*peer]bool{}
@@ -440,8 +443,10 @@ func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLo
 		sent += len(es)
 		return nil
 	})
-	// The scan copies only the entries it sends, values included.
-	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until}
+	// The scan reads what was placed since the watermark before floor
+	// (all of the segment without one), and copies only the entries it
+	// sends, values included.
+	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until, Since: marks.before(floor)}
 	for i := range app.seg.Stripes() {
 		err := app.seg.RangeWith(i, o, func(e shm.Entry) bool {
 			w := toWire(e)
@@ -456,6 +461,37 @@ func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLo
 	}
 	b.flush()
 	return sent, nil
+}
+
+// watermarks are segment watermarks the tail takes as it goes, oldest
+// first, so that a catch-up reads only what was placed after the newest
+// one no later than its floor, not every entry of the segment.
+type watermarks struct{ ms []shm.Watermark }
+
+// markEvery is how much version time passes between watermarks: a
+// catch-up reads back at most this much further than its floor.
+const markEvery = catchUpMargin / 5
+
+// update takes a watermark if the newest is markEvery old, and drops those
+// no catch-up will use again: later floors are not earlier than floor.
+func (w *watermarks) update(seg *shm.Segment, floor uint64) {
+	if n := len(w.ms); n == 0 || seg.Clock()-w.ms[n-1].Clock >= markEvery {
+		w.ms = append(w.ms, seg.Watermark())
+	}
+	for len(w.ms) > 1 && w.ms[1].Clock <= floor {
+		w.ms = w.ms[1:]
+	}
+}
+
+// before returns the newest watermark no later than floor, or nil.
+func (w *watermarks) before(floor uint64) *shm.Watermark {
+	var m *shm.Watermark
+	for i := range w.ms {
+		if w.ms[i].Clock <= floor {
+			m = &w.ms[i]
+		}
+	}
+	return m
 }
 
 // sentLog holds the versions and deadlines of the local entries the tail
