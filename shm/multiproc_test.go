@@ -390,6 +390,42 @@ func TestWaitChangesWakesAcrossProcesses(t *testing.T) {
 	}
 }
 
+func init() { childRoles["waiter"] = childWaiter }
+
+// childWaiter attaches and sleeps in WaitChanges for a change nobody
+// makes.
+func childWaiter() int {
+	s, err := Open(os.Getenv("GARDEN_PATH"), nil)
+	if err != nil {
+		return childFail("open: %v", err)
+	}
+	fmt.Println("ready")
+	for {
+		s.WaitChanges(s.LastSeq()+1<<40, time.Hour)
+	}
+}
+
+// TestKilledWaiterCostsOneWake: a tailer killed while asleep in
+// WaitChanges leaves its announcement behind; the next write clears it with
+// one wake-up, and the writes after it make no system call for it.
+func TestKilledWaiterCostsOneWake(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	c := startChild(t, "waiter", "GARDEN_PATH="+path)
+	c.Expect(t, "ready", 30*time.Second)
+	testwait.For(t, 30*time.Second, "the waiter to sleep", func() bool { return s.waiters.Load() != 0 })
+	c.Kill()
+	c.Wait(t, 30*time.Second)
+	w0 := s.ringWake.Load()
+	for i := range 100 {
+		if err := s.Set(fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.ringWake.Load() - w0; n != 1 {
+		t.Fatalf("100 writes after the waiter died made %d wake-ups, want 1", n)
+	}
+}
+
 // TestRemoteChangesWakeNoTailer: changes applied from a peer wake a
 // sleeping tailer at most every remoteWakeEvery (the agent has nothing to
 // do with them but must read past them), a local write always. The futex
@@ -398,8 +434,7 @@ func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	s, _ := openTest(t, testOptions())
 	s.remoteWakeEvery = time.Hour
 	s.remoteWake.Store(int64(time.Since(s.mono0))) // one just happened
-	s.waiters.Add(1)                               // as a tailer asleep in WaitChanges
-	defer s.waiters.Add(^uint32(0))
+	s.waiters.Store(1)                             // as a tailer asleep in WaitChanges
 	w0 := s.ringWake.Load()
 	remote := Entry{Key: []byte("r"), Value: []byte("v"), Version: Version{Time: 1 << 40, Node: s.NodeID() + 1}, Expires: time.Now().Add(time.Minute)}
 	if ok, err := s.Apply(remote); !ok || err != nil {
@@ -423,6 +458,7 @@ func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	// Once the interval has passed, the next applied change wakes it, and
 	// the ones after it do not.
 	s.remoteWake.Store(-int64(time.Hour))
+	s.waiters.Store(1) // asleep again
 	w1 := s.ringWake.Load()
 	for i := range 100 {
 		e := Entry{Key: fmt.Appendf(nil, "r%d", i), Value: []byte("v"), Version: Version{Time: 1<<40 + uint64(i), Node: s.NodeID() + 1}}
@@ -432,5 +468,31 @@ func TestRemoteChangesWakeNoTailer(t *testing.T) {
 	}
 	if w := s.ringWake.Load(); w != w1+1 {
 		t.Fatalf("100 changes from a peer woke the tailer %d times, want once", w-w1)
+	}
+}
+
+// TestRingNumberBeingTaken: a writer that has taken a change sequence
+// number and not yet claimed it (descheduled there, for instance) is
+// waited for, not skipped as dead, however long it takes.
+func TestRingNumberBeingTaken(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	next := s.LastSeq() + 1
+	var n int
+	var err error
+	testhooks.Shm = func(p string) {
+		if p == "reserved" {
+			testhooks.Shm = nil
+			n, _, err = s.ReadChanges(next, make([]Change, 4))
+		}
+	}
+	if err := s.Set([]byte("k"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || n != 0 {
+		t.Fatalf("ReadChanges while the writer takes its number: %d changes, %v; want none yet", n, err)
+	}
+	buf := make([]Change, 4)
+	if n, _, err := s.ReadChanges(next, buf); err != nil || n != 1 || buf[0].Kind != ChangeSet {
+		t.Fatalf("ReadChanges after the write: %+v, %v; want the set", buf[:n], err)
 	}
 }

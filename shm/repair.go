@@ -27,7 +27,11 @@ func (s *Segment) repair(st *stripe) {
 		st.ctr(layout.StRepairs).Add(1)
 		st.seq.Add(1) // consistent again
 	}
-	if p := pending.Load(); p != 0 {
+	if p := pending.Load(); p == layout.PendingTaking {
+		// The dead writer may have taken a number it never claimed:
+		// nobody claims it now, so readers skip it as abandoned.
+		pending.Store(0)
+	} else if p != 0 {
 		// The dead writer reserved this ring record; fill it in so the
 		// ring has no hole.
 		s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(st.no))

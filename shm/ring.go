@@ -73,6 +73,10 @@ func (s *Segment) ringRec(seq uint64) uint64 {
 // writer that dies here leaves StPendingRing for repair to complete.
 func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expires int64) {
 	pending := atomic64(st.ctl, layout.StPendingRing)
+	// Announce the taking first: the record is then never unclaimed
+	// while this writer lives, however long it is descheduled between
+	// taking the number and claiming it.
+	pending.Store(layout.PendingTaking)
 	seq := s.ringHead.Add(1) - 1
 	if testhooks.Shm != nil {
 		testhooks.Shm("reserved")
@@ -87,7 +91,10 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	// tailer a trip round its loop each, a fifth of the replicated write
 	// rate in a burst. Spaced wake-ups keep a slow stream's latency (the
 	// tailer's process stays awake) at a bounded cost in a fast one.
-	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || s.remoteWakeDue()) {
+	// The first writer to find a sleeper announced wakes every sleeper,
+	// and the writers after it pay no system call until one announces
+	// itself again.
+	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || s.remoteWakeDue()) && s.waiters.Swap(0) != 0 {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
 	}
@@ -113,10 +120,9 @@ func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 	}
 	defer s.exitMisc()
 	deadline := time.Now().Add(d)
-	s.waiters.Add(1)
-	defer s.waiters.Add(^uint32(0))
 	for {
 		w := s.ringWake.Load()
+		s.waiters.Store(1) // the next writer to finish a record wakes us
 		if s.ringHead.Load() > seq {
 			return true
 		}
@@ -125,8 +131,11 @@ func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 			return false
 		}
 		// No wake-up can be lost: a writer takes its sequence number
-		// before it reads waiters, and we counted ourselves in waiters
-		// before reading the head.
+		// before it takes the announcement, and we announced ourselves
+		// before reading the head and after reading the futex word, so
+		// whichever writer takes it bumps the word after we read it.
+		// Nothing to undo on the way out, or if this process is killed
+		// in here: a stale announcement costs the next writer one wake.
 		futexWait(s.ringWake, w, left)
 	}
 }
@@ -270,25 +279,31 @@ func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
 }
 
 // abandoned decides whether incomplete record seq will never be written:
-// if a dead process claims it, the claim's stripe is taken over (repair
-// completes the record) and the record is not abandoned; if nobody claims
-// it, its writer died before claiming it; if a live writer claims it but
-// the feed has moved on by half a ring, waiting longer would lose more
-// than skipping it.
+// a stripe whose dead owner claims it (or was taking a number) is taken
+// over first, and repair completes the record (or drops the claim); a
+// record nobody claims had a writer that died before claiming it; one a
+// live writer claims (or may hold: it is taking a number) is abandoned
+// once the feed has moved on by half a ring, where waiting longer would
+// lose more than skipping it.
 func (s *Segment) abandoned(seq, head uint64) bool {
 	for pass := range 2 {
 		claimed := false
 		for i := range s.stripes {
 			st := &s.stripes[i]
-			if atomic64(st.ctl, layout.StPendingRing).Load() != seq {
+			pending := atomic64(st.ctl, layout.StPendingRing)
+			if p := pending.Load(); p != seq && p != layout.PendingTaking {
 				continue
 			}
-			claimed = true
 			if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
-				s.takeOverIfDead(st) // repair completes the record
+				// Repair completes a claimed record and drops the
+				// announcement of a number being taken.
+				s.takeOverIfDead(st)
 				st.exit()
-				return false
+				if p := pending.Load(); p != seq && p != layout.PendingTaking {
+					continue
+				}
 			}
+			claimed = true
 		}
 		if atomic64(s.mem, s.ringRec(seq)+layout.RingSeq).Load() == seq {
 			return false // completed meanwhile
@@ -297,8 +312,9 @@ func (s *Segment) abandoned(seq, head uint64) bool {
 			return head-seq > uint64(s.h.RingSize)/2
 		}
 		if pass == 0 {
-			// The writer may be between taking the number and claiming
-			// it: give it a moment.
+			// The writer may have died between announcing and taking
+			// the number, or another's repair may be under way: give
+			// it a moment.
 			time.Sleep(time.Millisecond)
 		}
 	}

@@ -91,8 +91,9 @@ const (
 	HdrMarks = 512
 	NumMarks = 8
 	// HdrRingWake is a 32-bit futex word bumped after a change record is
-	// written while HdrRingWaiters (the number of processes sleeping in
-	// WaitChanges) is not zero.
+	// written if HdrRingWaiters is not zero: a tailer about to sleep in
+	// WaitChanges sets it to 1, and the writer that swaps it back to 0
+	// bumps HdrRingWake and wakes every sleeper.
 	HdrRingWake    = 576
 	HdrRingWaiters = 640
 )
@@ -146,7 +147,9 @@ const (
 	// StSweep is the index slot where the next bounded expiry sweep starts.
 	StSweep = 48
 	// StPendingRing is the change-ring sequence the writer reserved and has
-	// not finished writing (0 when none); repair completes it.
+	// not finished writing (0 when none); repair completes it. While the
+	// writer takes the number it holds PendingTaking, so that a reader
+	// waiting for that record knows a live writer may hold it.
 	StPendingRing = 56
 
 	// Line 1: counters bumped by lock-free readers.
@@ -172,6 +175,10 @@ const (
 	StStaleUnlocks = 3*CacheLine + 24
 	StRelocations  = 3*CacheLine + 32
 )
+
+// PendingTaking is StPendingRing while its writer takes a change-ring
+// sequence number: which one, only the writer knows.
+const PendingTaking = ^uint64(0)
 
 // Index slot: 16 bytes. Word is tag<<32 | (arena offset/8 + 1); 0 is empty.
 // Meta is the record's value length << 32 | its last read time (unix
