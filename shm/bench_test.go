@@ -180,20 +180,27 @@ func childMix() int {
 	return 0
 }
 
-// BenchmarkProcs runs the 90/10 mix in 1 and 2 processes on one segment;
-// b.N operations are split between them, so ns/op falling with more
-// processes is the scaling (ops/s is reported too).
-func BenchmarkProcs(b *testing.B) {
+// benchFilled opens a segment holding the benchmark keys, closed when b
+// ends, and returns it with its path.
+func benchFilled(b *testing.B) (*Segment, string) {
 	path := filepath.Join(testseg.Dir(b), "seg")
 	s, err := Open(path, &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	val := make([]byte, benchValue)
 	for i := range benchKeys {
 		s.Set(benchKey(i), val, 0)
 	}
+	return s, path
+}
+
+// BenchmarkProcs runs the 90/10 mix in 1 and 2 processes on one segment;
+// b.N operations are split between them, so ns/op falling with more
+// processes is the scaling (ops/s is reported too).
+func BenchmarkProcs(b *testing.B) {
+	_, path := benchFilled(b)
 	for _, procs := range []int{1, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			var kids []*child
@@ -254,15 +261,8 @@ func BenchmarkTakeoverStall(b *testing.B) {
 // every stripe whole (the baseline) or only since a watermark. ns/op is
 // one read of all stripes.
 func BenchmarkRangeSince(b *testing.B) {
-	s, err := Open(filepath.Join(testseg.Dir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := benchFilled(b)
 	val := make([]byte, benchValue)
-	for i := range benchKeys {
-		s.Set(benchKey(i), val, 0)
-	}
 	m := s.Watermark()
 	for i := range 1000 {
 		s.Set(benchKey(benchKeys+i), val, 0)

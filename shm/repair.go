@@ -42,6 +42,18 @@ func (s *Segment) repair(st *stripe) {
 	s.emit(st, ChangeRescan, nil, Version{}, 0)
 }
 
+// logAt reads st's log at logical position pos, before head: a pad (pad
+// true, r.size its size) or an entry record. ok is false if neither is
+// there, or the record runs past head.
+func (s *Segment) logAt(st *stripe, pos, head uint64) (r rec, pad, ok bool) {
+	off := pos % s.h.ArenaSize
+	if n := padAt(st.arena, off); n != 0 {
+		return rec{size: n}, true, true
+	}
+	r, ok = readRec(st.arena, off)
+	return r, false, ok && r.size <= head-pos
+}
+
 // rebuild recomputes a stripe's index and counters from its log. The caller
 // holds the lock and has the stripe marked as being written (or no reader
 // can trust it yet).
@@ -65,17 +77,15 @@ func (s *Segment) rebuild(st *stripe) {
 	var live uint64
 	pos := tail
 	for pos < head {
-		off := pos % arena
-		if pad := padAt(st.arena, off); pad != 0 {
-			pos += pad
-			continue
-		}
-		r, ok := readRec(st.arena, off)
-		if !ok || r.size > head-pos {
+		r, pad, ok := s.logAt(st, pos, head)
+		if !ok {
 			dropped++ // cannot tell where the next record starts: cut the log here
 			break
 		}
 		pos += r.size
+		if pad {
+			continue
+		}
 		if recCRC(st.arena, &r) != r.crc || r.hash&s.stripeMask != stripeNo {
 			dropped++
 			continue

@@ -340,21 +340,16 @@ func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64,
 	// were live have been placed again at the head.
 	size := uint64(0)
 	for pos := max(p.head, tail); pos < head; {
-		off := pos % arena
-		if pad := padAt(st.arena, off); pad != 0 {
-			pos += pad
-			continue
-		}
-		r, ok := readRec(st.arena, off)
-		if !ok || r.size > head-pos {
+		r, pad, ok := s.logAt(st, pos, head)
+		if !ok {
 			c.recs = c.recs[:0]
 			return false
 		}
 		pos += r.size
-		if !o.wants(&r, now) {
+		if pad || !o.wants(&r, now) {
 			continue
 		}
-		if slot, live := s.slotAt(st, r.hash, off); live {
+		if slot, live := s.slotAt(st, r.hash, r.off); live {
 			size += c.add(&r, st.meta(slot).Load(), o)
 		}
 	}
