@@ -472,14 +472,25 @@ type watermarks struct{ ms []shm.Watermark }
 // catch-up reads back at most this much further than its floor.
 const markEvery = catchUpMargin / 5
 
+// maxMarks bounds the watermarks kept. The floor moves with local changes
+// only, and the clock with remote ones too: on a host that mostly receives,
+// watermarks would pile up past the floor.
+const maxMarks = int(catchUpMargin/markEvery) + 2
+
 // update takes a watermark if the newest is markEvery old, and drops those
 // no catch-up will use again: later floors are not earlier than floor.
+// Beyond maxMarks it drops the second oldest: the oldest may be the only
+// one no later than floor, and any kept is correct, only later ones
+// cheaper.
 func (w *watermarks) update(seg *shm.Segment, floor uint64) {
 	if n := len(w.ms); n == 0 || seg.Clock()-w.ms[n-1].Clock >= markEvery {
 		w.ms = append(w.ms, seg.Watermark())
 	}
 	for len(w.ms) > 1 && w.ms[1].Clock <= floor {
 		w.ms = w.ms[1:]
+	}
+	if len(w.ms) > maxMarks {
+		w.ms = append(w.ms[:1], w.ms[2:]...)
 	}
 }
 

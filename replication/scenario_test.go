@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gardenstate/gardenstate/internal/testseed"
+	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/internal/testwait"
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -356,6 +357,41 @@ func TestFeedGapsWhileWriting(t *testing.T) {
 
 // TestSentLog: a catch-up leaves out an entry only if it was sent at the
 // same version with the same deadline, and only within its floor.
+// TestWatermarks: the tail's watermarks stay few while the clock moves and
+// the floor does not (a host that mostly receives), and the one a catch-up
+// gets is the newest no later than its floor.
+func TestWatermarks(t *testing.T) {
+	seg, err := shm.Open(filepath.Join(testseg.Dir(t), "seg"), &shm.Options{Size: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	seg.Set([]byte("local"), []byte("v"), 0)
+	floor := seg.Clock()
+	var w watermarks
+	w.update(seg, floor)
+	remote := shm.Version{Time: floor, Node: seg.NodeID() + 1}
+	for i := range 2000 {
+		remote.Time += markEvery
+		if _, err := seg.Apply(shm.Entry{Key: fmt.Appendf(nil, "r%d", i), Value: []byte("v"), Version: remote}); err != nil {
+			t.Fatal(err)
+		}
+		w.update(seg, floor)
+		if len(w.ms) > maxMarks {
+			t.Fatalf("%d watermarks kept after %d remote entries", len(w.ms), i+1)
+		}
+	}
+	if m := w.before(floor); m == nil || m.Clock > floor {
+		t.Fatalf("no watermark at or before the floor %d: %v", floor, m)
+	}
+	// As the floor moves on, the catch-up gets the newest one before it.
+	floor = w.ms[len(w.ms)-2].Clock
+	w.update(seg, floor)
+	if m := w.before(floor); m == nil || m.Clock != floor {
+		t.Fatalf("before(%d) = %v, want the watermark taken then", floor, m)
+	}
+}
+
 func TestSentLog(t *testing.T) {
 	var l sentLog
 	set := WireEntry{Key: []byte("k"), Time: 100, Expires: 5}
