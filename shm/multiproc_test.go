@@ -15,6 +15,7 @@ import (
 
 	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/internal/testwait"
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
 func init() {
@@ -494,5 +495,38 @@ func TestRingNumberBeingTaken(t *testing.T) {
 	buf := make([]Change, 4)
 	if n, _, err := s.ReadChanges(next, buf); err != nil || n != 1 || buf[0].Kind != ChangeSet {
 		t.Fatalf("ReadChanges after the write: %+v, %v; want the set", buf[:n], err)
+	}
+}
+
+// TestAbandonedTakingBound: a writer taking a ring number holds back
+// skipping a hole only at or after the ring head it saw before taking: a
+// hole before that is not its number.
+func TestAbandonedTakingBound(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	hole := s.ringHead.Add(1) - 1 // taken by a writer that died before claiming it
+	head := s.ringHead.Load()
+	taker := atomic64(s.stripes[1].ctl, layout.StPendingRing)
+	taker.Store(layout.PendingTaking | head)
+	if !s.abandoned(hole, head) {
+		t.Fatal("a writer taking a number after the hole kept it from being skipped")
+	}
+	taker.Store(layout.PendingTaking | hole)
+	if s.abandoned(hole, head) {
+		t.Fatal("a hole a live writer may be taking was skipped")
+	}
+	taker.Store(0)
+}
+
+// TestWatermarkAfterClose: a watermark or the clock asked of a closed
+// segment is empty, not a fault.
+func TestWatermarkAfterClose(t *testing.T) {
+	s, _ := openTest(t, testOptions())
+	s.Set([]byte("k"), []byte("v"), 0)
+	s.Close()
+	if m := s.Watermark(); m.Clock != 0 || len(m.stripes) != 0 {
+		t.Fatalf("Watermark after Close = %+v", m)
+	}
+	if c := s.Clock(); c != 0 {
+		t.Fatalf("Clock after Close = %d", c)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Segment) repair(st *stripe) {
 		st.ctr(layout.StRepairs).Add(1)
 		st.seq.Add(1) // consistent again
 	}
-	if p := pending.Load(); p == layout.PendingTaking {
+	if p := pending.Load(); p&layout.PendingTaking != 0 {
 		// The dead writer may have taken a number it never claimed:
 		// nobody claims it now, so readers skip it as abandoned.
 		pending.Store(0)

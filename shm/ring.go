@@ -76,7 +76,7 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	// Announce the taking first: the record is then never unclaimed
 	// while this writer lives, however long it is descheduled between
 	// taking the number and claiming it.
-	pending.Store(layout.PendingTaking)
+	pending.Store(layout.PendingTaking | s.ringHead.Load())
 	seq := s.ringHead.Add(1) - 1
 	if testhooks.Shm != nil {
 		testhooks.Shm("reserved")
@@ -91,12 +91,14 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	// tailer a trip round its loop each, a fifth of the replicated write
 	// rate in a burst. Spaced wake-ups keep a slow stream's latency (the
 	// tailer's process stays awake) at a bounded cost in a fast one.
-	// The first writer to find a sleeper announced wakes every sleeper,
-	// and the writers after it pay no system call until one announces
-	// itself again.
-	if s.waiters.Load() != 0 && (kind&changeRemote == 0 || s.remoteWakeDue()) && s.waiters.Swap(0) != 0 {
+	// A writer that finds a sleeper announced wakes every sleeper, then
+	// clears the announcement it found: the writers after it pay no
+	// system call until one announces itself again, and a writer stopped
+	// or killed before it woke anyone leaves the announcement to the next.
+	if a := s.waiters.Load(); a != 0 && (kind&changeRemote == 0 || s.remoteWakeDue()) {
 		s.ringWake.Add(1)
 		futexWake(s.ringWake, 1<<30)
+		s.waiters.CompareAndSwap(a, 0)
 	}
 }
 
@@ -122,7 +124,17 @@ func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		w := s.ringWake.Load()
-		s.waiters.Store(1) // the next writer to finish a record wakes us
+		if s.ringHead.Load() > seq {
+			return true
+		}
+		// Announce ourselves to the next writer to finish a record,
+		// with a value of this round: a writer clearing the
+		// announcement of an earlier round leaves this one.
+		a := w + 1
+		if a == 0 {
+			a = 1
+		}
+		s.waiters.Store(a)
 		if s.ringHead.Load() > seq {
 			return true
 		}
@@ -131,11 +143,14 @@ func (s *Segment) WaitChanges(seq uint64, d time.Duration) bool {
 			return false
 		}
 		// No wake-up can be lost: a writer takes its sequence number
-		// before it takes the announcement, and we announced ourselves
-		// before reading the head and after reading the futex word, so
-		// whichever writer takes it bumps the word after we read it.
-		// Nothing to undo on the way out, or if this process is killed
-		// in here: a stale announcement costs the next writer one wake.
+		// before it reads the announcement, and bumps the futex word
+		// before it clears one; we announced ourselves after reading
+		// the word and before reading the head, so a writer we did not
+		// see finds our announcement (or one that a later writer
+		// cleared only after bumping the word) and the word moves on
+		// after we read it. Nothing to undo on the way out, or if this
+		// process is killed in here: a stale announcement costs the
+		// next writer one wake.
 		futexWait(s.ringWake, w, left)
 	}
 }
@@ -291,7 +306,7 @@ func (s *Segment) abandoned(seq, head uint64) bool {
 		for i := range s.stripes {
 			st := &s.stripes[i]
 			pending := atomic64(st.ctl, layout.StPendingRing)
-			if p := pending.Load(); p != seq && p != layout.PendingTaking {
+			if !mayHold(pending.Load(), seq) {
 				continue
 			}
 			if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
@@ -299,7 +314,7 @@ func (s *Segment) abandoned(seq, head uint64) bool {
 				// announcement of a number being taken.
 				s.takeOverIfDead(st)
 				st.exit()
-				if p := pending.Load(); p != seq && p != layout.PendingTaking {
+				if !mayHold(pending.Load(), seq) {
 					continue
 				}
 			}
@@ -312,13 +327,22 @@ func (s *Segment) abandoned(seq, head uint64) bool {
 			return head-seq > uint64(s.h.RingSize)/2
 		}
 		if pass == 0 {
-			// The writer may have died between announcing and taking
-			// the number, or another's repair may be under way: give
-			// it a moment.
+			// Another process's repair may be completing it: give it
+			// a moment.
 			time.Sleep(time.Millisecond)
 		}
 	}
 	return true
+}
+
+// mayHold reports whether a stripe whose StPendingRing is p may hold ring
+// record seq: it claims seq, or is taking a number no smaller than a
+// bound at or below seq.
+func mayHold(p, seq uint64) bool {
+	if p&layout.PendingTaking != 0 {
+		return p&^layout.PendingTaking <= seq
+	}
+	return p == seq
 }
 
 // Acked returns the sequence through which the agent reports every change

@@ -227,16 +227,24 @@ type Watermark struct {
 	stripes []markPos
 }
 
-// markPos is where one stripe's log ended, and its repairs and
-// corruptions then: a rebuild may cut the log back and place records
-// where the watermark's position falls inside one.
+// markPos is where one stripe's log ended, and its repairs, corruptions
+// and dropped records then: a rebuild may cut the log back and place
+// records where the watermark's position falls inside one.
 type markPos struct{ head, mends uint64 }
 
-// Watermark returns the segment's current watermark.
+// Watermark returns the segment's current watermark (after Close, an
+// empty one, with which RangeWith reads stripes whole).
 func (s *Segment) Watermark() Watermark {
+	if !s.enterMisc() {
+		return Watermark{}
+	}
+	defer s.exitMisc()
 	m := Watermark{stripes: make([]markPos, len(s.stripes))}
 	for i := range s.stripes {
-		m.stripes[i] = markPos{head: atomic64(s.stripes[i].ctl, layout.StHead).Load(), mends: s.stripes[i].mends()}
+		// The mends first: a rebuild that cuts the log back counts
+		// itself (StDropped) after moving the head.
+		mends := s.stripes[i].mends()
+		m.stripes[i] = markPos{head: atomic64(s.stripes[i].ctl, layout.StHead).Load(), mends: mends}
 	}
 	if testhooks.Shm != nil {
 		testhooks.Shm("watermark")
@@ -249,7 +257,7 @@ func (s *Segment) Watermark() Watermark {
 }
 
 func (st *stripe) mends() uint64 {
-	return st.ctr(layout.StRepairs).Load() + st.ctr(layout.StCorruptions).Load()
+	return st.ctr(layout.StRepairs).Load() + st.ctr(layout.StCorruptions).Load() + st.ctr(layout.StDropped).Load()
 }
 
 // Range calls fn for every unexpired entry of stripe i, tombstones

@@ -59,7 +59,14 @@ func (s *Segment) observe(t uint64) {
 
 // Clock returns the newest version time handed out or observed on the
 // segment, by any process: every later local write gets a greater one.
-func (s *Segment) Clock() uint64 { return s.hlc.Load() }
+// After Close it returns 0.
+func (s *Segment) Clock() uint64 {
+	if !s.enterMisc() {
+		return 0
+	}
+	defer s.exitMisc()
+	return s.hlc.Load()
+}
 
 // NodeID returns the node id this segment stamps on local writes.
 func (s *Segment) NodeID() uint32 { return s.h.NodeID }

@@ -19,8 +19,9 @@ import (
 var Magic = [8]byte{'G', 'R', 'D', 'N', 'S', 'E', 'G', 0}
 
 // FormatVersion is the version of the layout described in this file. A
-// segment of any other version is refused.
-const FormatVersion = 2
+// segment of any other version is refused. 3: HdrRingWaiters holds an
+// announcement instead of a count, and StPendingRing may hold PendingTaking.
+const FormatVersion = 3
 
 const (
 	// CacheLine is the size that hot, independently written words are
@@ -92,8 +93,10 @@ const (
 	NumMarks = 8
 	// HdrRingWake is a 32-bit futex word bumped after a change record is
 	// written if HdrRingWaiters is not zero: a tailer about to sleep in
-	// WaitChanges sets it to 1, and the writer that swaps it back to 0
-	// bumps HdrRingWake and wakes every sleeper.
+	// WaitChanges announces itself there (HdrRingWake's value as it read
+	// it, plus one), and a writer that finds an announcement bumps
+	// HdrRingWake, wakes every sleeper, and then clears that announcement
+	// if it is still the one it found.
 	HdrRingWake    = 576
 	HdrRingWaiters = 640
 )
@@ -148,8 +151,9 @@ const (
 	StSweep = 48
 	// StPendingRing is the change-ring sequence the writer reserved and has
 	// not finished writing (0 when none); repair completes it. While the
-	// writer takes the number it holds PendingTaking, so that a reader
-	// waiting for that record knows a live writer may hold it.
+	// writer takes the number it holds PendingTaking | a lower bound of the
+	// number, so that a reader waiting for a record at or after the bound
+	// knows a live writer may hold it.
 	StPendingRing = 56
 
 	// Line 1: counters bumped by lock-free readers.
@@ -176,9 +180,10 @@ const (
 	StRelocations  = 3*CacheLine + 32
 )
 
-// PendingTaking is StPendingRing while its writer takes a change-ring
-// sequence number: which one, only the writer knows.
-const PendingTaking = ^uint64(0)
+// PendingTaking is the bit of StPendingRing set while its writer takes a
+// change-ring sequence number: the rest is the ring head before the
+// taking, and the number will be at least that.
+const PendingTaking = uint64(1) << 63
 
 // Index slot: 16 bytes. Word is tag<<32 | (arena offset/8 + 1); 0 is empty.
 // Meta is the record's value length << 32 | its last read time (unix
