@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cespare/xxhash/v2"
 	"log/slog"
 	"net"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/gardenstate/gardenstate/shm"
 )
@@ -284,7 +285,7 @@ func (a *Agent) tail(app *appState) {
 				repairs = r
 				a.rescanAll(app)
 			}
-			sent, cerr := a.catchUp(app, newest, clock, from-1, &recent, &marks)
+			sent, cerr := a.catchUp(app, catchUpFloor(newest), clock, from-1, &recent, &marks)
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -370,7 +371,7 @@ func (a *Agent) tail(app *appState) {
 				flush(c.Seq)
 			}
 		}
-		floor := newest - min(newest, catchUpMargin)
+		floor := catchUpFloor(newest)
 		recent.forget(floor)
 		marks.update(app.seg, floor)
 		if next > from {
@@ -422,16 +423,19 @@ func (a *Agent) broadcast(b *Batch, size int) {
 // agent, is repaired by the next periodic anti-entropy.
 const catchUpMargin = 50 << 16 // 50 ms of version time
 
+// catchUpFloor is the version time after which a catch-up sends what
+// changed, given the newest change read.
+func catchUpFloor(newest uint64) uint64 { return newest - min(newest, catchUpMargin) }
+
 // catchUp replaces the change records the ring lost (the tail read through
 // seq before them): it sends every local entry of app whose version time
-// is after newest less catchUpMargin and not after until, read from the
-// segment itself, in batches that claim nothing past seq. The entries are far fewer than a
+// is after floor and not after until, read from the segment itself, in
+// batches that claim nothing past seq. The entries are far fewer than a
 // comparison with every peer would move, and nothing waits on the peers'
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
 // extension. It returns how many entries it sent.
-func (a *Agent) catchUp(app *appState, newest, until, seq uint64, recent *sentLog, marks *watermarks) (sent int, err error) {
-	floor := newest - min(newest, catchUpMargin)
+func (a *Agent) catchUp(app *appState, floor, until, seq uint64, recent *sentLog, marks *watermarks) (sent int, err error) {
 	already := recent.since(floor)
 	stalled := map[*peer]bool{}
 	b := a.batcher(func(es []WireEntry, size int) error {

@@ -296,16 +296,11 @@ func TestRangeFilters(t *testing.T) {
 	s.Delete([]byte("k3")) // a tombstone, newer than every set
 	count := func(o RangeOptions) (n int, keys map[string]bool) {
 		keys = map[string]bool{}
-		for i := range s.Stripes() {
-			if err := s.RangeWith(i, o, func(e Entry) bool {
-				if o.Origin != 0 && e.Version.Node != o.Origin || e.Version.Time <= o.After || o.Until != 0 && e.Version.Time > o.Until {
-					t.Errorf("%+v visited %q at %v", o, e.Key, e.Version)
-				}
-				keys[string(e.Key)] = true
-				return true
-			}); err != nil {
-				t.Fatal(err)
+		for k, e := range rangeAll(t, s, o) {
+			if o.Origin != 0 && e.Version.Node != o.Origin || e.Version.Time <= o.After || o.Until != 0 && e.Version.Time > o.Until {
+				t.Errorf("%+v visited %q at %v", o, e.Key, e.Version)
 			}
+			keys[k] = true
 		}
 		return len(keys), keys
 	}

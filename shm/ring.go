@@ -91,6 +91,7 @@ func (s *Segment) emit(st *stripe, kind ChangeKind, key []byte, v Version, expir
 	// tailer a trip round its loop each, a fifth of the replicated write
 	// rate in a burst. Spaced wake-ups keep a slow stream's latency (the
 	// tailer's process stays awake) at a bounded cost in a fast one.
+	//
 	// A writer that finds a sleeper announced wakes every sleeper, then
 	// clears the announcement it found: the writers after it pay no
 	// system call until one announces itself again, and a writer stopped

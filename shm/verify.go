@@ -252,7 +252,7 @@ func (s *Segment) Watermark() Watermark {
 	// A write takes its version before its record advances the head: a
 	// record placed before the head read has a version no later than
 	// the clock read after it.
-	m.Clock = s.Clock()
+	m.Clock = s.hlc.Load()
 	return m
 }
 
@@ -333,10 +333,9 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 
 // collectSince is collect for the records placed in st's log from p on:
 // it follows the log instead of the index, and keeps the records the
-// index still points at. It reports false, having collected nothing,
-// where the log cannot be followed from p: a repair or a rebuild since,
-// or (the read was torn, or the log is damaged) no record where one must
-// start.
+// index still points at. It reports false where the log cannot be
+// followed from p (a repair or a rebuild since, or, the read being torn or
+// the log damaged, no record where one must start), leaving c to collect.
 func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64, c *collected) bool {
 	c.recs = c.recs[:0]
 	arena := s.h.ArenaSize
@@ -350,7 +349,6 @@ func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64,
 	for pos := max(p.head, tail); pos < head; {
 		r, pad, ok := s.logAt(st, pos, head)
 		if !ok {
-			c.recs = c.recs[:0]
 			return false
 		}
 		pos += r.size
