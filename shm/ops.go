@@ -71,21 +71,24 @@ func (st *stripe) ctr(off uint64) *atomic.Uint64 { return atomic64(st.ctl, off) 
 // whether key was found (and is neither expired nor deleted). The returned
 // slice never aliases the mapping. key may be modified after Get returns.
 func (s *Segment) Get(dst, key []byte) (value []byte, ok bool) {
-	out, r, found, _ := s.readOpt(dst, key, 0)
+	var r rec
+	out, found, _ := s.readOpt(dst, key, 0, &r)
 	return out, found && !r.deleted()
 }
 
 // Has reports whether key is present, without copying its value.
 func (s *Segment) Has(key []byte) bool {
-	_, r, found, _ := s.readOpt(nil, key, readNoValue)
+	var r rec
+	_, found, _ := s.readOpt(nil, key, readNoValue, &r)
 	return found && !r.deleted()
 }
 
 // GetEntry returns key's entry, tombstones included, with its value appended
 // to buf. Expired entries are not returned.
 func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
-	out, r, found, _ := s.readOpt(buf, key, readEntry)
-	return s.entry(buf, key, out, r, found)
+	var r rec
+	out, found, _ := s.readOpt(buf, key, readEntry, &r)
+	return s.entry(buf, key, out, &r, found)
 }
 
 // Lookup is GetEntry that tells "absent" from "could not tell": it returns
@@ -93,26 +96,28 @@ func (s *Segment) GetEntry(buf, key []byte) (Entry, bool) {
 // not let go (stopped in the middle of a write), and ErrClosed after Close,
 // where Get and GetEntry report a miss.
 func (s *Segment) Lookup(buf, key []byte) (Entry, bool, error) {
-	out, r, found, err := s.readOpt(buf, key, readEntry)
+	var r rec
+	out, found, err := s.readOpt(buf, key, readEntry, &r)
 	if err != nil {
 		return Entry{}, false, err
 	}
-	e, ok := s.entry(buf, key, out, r, found)
+	e, ok := s.entry(buf, key, out, &r, found)
 	return e, ok, nil
 }
 
 // Peek is GetEntry for tools: it neither counts as a read nor marks the
 // entry as recently used, and it fills in Accessed.
 func (s *Segment) Peek(buf, key []byte) (Entry, bool) {
-	out, r, found, _ := s.readOpt(buf, key, readEntry|readPeek)
-	e, ok := s.entry(buf, key, out, r, found)
+	var r rec
+	out, found, _ := s.readOpt(buf, key, readEntry|readPeek, &r)
+	e, ok := s.entry(buf, key, out, &r, found)
 	if ok {
 		e.Accessed = time.Unix(int64(metaAccess(r.meta)), 0)
 	}
 	return e, ok
 }
 
-func (s *Segment) entry(buf, key, out []byte, r rec, found bool) (Entry, bool) {
+func (s *Segment) entry(buf, key, out []byte, r *rec, found bool) (Entry, bool) {
 	if !found {
 		return Entry{}, false
 	}
@@ -138,9 +143,9 @@ const (
 // record's flags are filled in: Get stays short, which matters because a
 // read waits on memory and the CPU can only run ahead of it for so many
 // instructions.
-func (s *Segment) readOpt(dst, key []byte, mode readMode) ([]byte, rec, bool, error) {
+func (s *Segment) readOpt(dst, key []byte, mode readMode, r *rec) ([]byte, bool, error) {
 	if len(key) > layout.MaxKey {
-		return dst, rec{}, false, nil
+		return dst, false, nil
 	}
 	if verifyReads {
 		mode |= readEntry // wholeRecord checks the decoded header
@@ -148,7 +153,7 @@ func (s *Segment) readOpt(dst, key []byte, mode readMode) ([]byte, rec, bool, er
 	h := s.hash(key)
 	st := s.stripeOf(h)
 	if !s.enter(st) {
-		return dst, rec{}, false, ErrClosed
+		return dst, false, ErrClosed
 	}
 	defer st.exit()
 	now := s.readClock()
@@ -159,20 +164,20 @@ func (s *Segment) readOpt(dst, key []byte, mode readMode) ([]byte, rec, bool, er
 			runtime.Gosched()
 			continue
 		}
-		out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, mode)
+		out, slot, found := s.lookup(st, h, key, dst[:n0], now, mode, r)
 		if st.seq.Load() != seq {
 			continue
 		}
-		if verifyReads && found && mode&readNoValue == 0 && !wholeRecord(&r, key, out[n0:]) {
+		if verifyReads && found && mode&readNoValue == 0 && !wholeRecord(r, key, out[n0:]) {
 			continue // torn on a weakly ordered CPU: read again
 		}
 		return s.finishRead(st, out, slot, r, found, now, mode)
 	}
 	if err := s.lock(st); err != nil {
 		st.ctr(layout.StMisses).Add(1)
-		return dst[:n0], rec{}, false, err
+		return dst[:n0], false, err
 	}
-	out, slot, r, found := s.lookup(st, h, key, dst[:n0], now, mode)
+	out, slot, found := s.lookup(st, h, key, dst[:n0], now, mode, r)
 	s.unlock(st)
 	return s.finishRead(st, out, slot, r, found, now, mode)
 }
@@ -183,7 +188,7 @@ func (s *Segment) readOpt(dst, key []byte, mode readMode) ([]byte, rec, bool, er
 // from the slot's length hint before the record header has arrived, so the
 // header and the value load in one memory round trip; the header decides,
 // and a copy the header disagrees with is made again from the header.
-func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode readMode) ([]byte, uint64, rec, bool) {
+func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode readMode, r *rec) ([]byte, uint64, bool) {
 	tag := tagOf(h)
 	n0 := len(dst)
 	arena := uint64(len(st.arena))
@@ -211,10 +216,9 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 			i = (i + 1) & s.indexMask
 			continue
 		}
-		var r rec
 		if mode&readEntry != 0 {
 			var ok bool
-			if r, ok = readRec(st.arena, off); !ok {
+			if *r, ok = readRec(st.arena, off); !ok {
 				break // torn: the caller's sequence check sends it round again
 			}
 		} else {
@@ -227,7 +231,7 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 		}
 		r.meta = meta
 		if r.expired(now) {
-			return dst[:n0], 0, r, false
+			return dst[:n0], 0, false
 		}
 		if mode&readNoValue == 0 && uint64(len(dst)-n0) != r.valLen {
 			if r.valAt() > arena || r.valLen > arena-r.valAt() {
@@ -235,18 +239,18 @@ func (s *Segment) lookup(st *stripe, h uint64, key, dst []byte, now int64, mode 
 			}
 			dst = append(dst[:n0], st.arena[r.valAt():r.valAt()+r.valLen]...)
 		}
-		return dst, i, r, true
+		return dst, i, true
 	}
-	return dst[:n0], 0, rec{}, false
+	return dst[:n0], 0, false
 }
 
-func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found bool, now int64, mode readMode) ([]byte, rec, bool, error) {
+func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r *rec, found bool, now int64, mode readMode) ([]byte, bool, error) {
 	if mode&readPeek != 0 {
-		return out, r, found, nil
+		return out, found, nil
 	}
 	if !found || r.deleted() {
 		st.ctr(layout.StMisses).Add(1)
-		return out, r, found, nil
+		return out, found, nil
 	}
 	st.ctr(layout.StHits).Add(1)
 	// Record the access for eviction, at most once a second per entry so
@@ -256,7 +260,7 @@ func (s *Segment) finishRead(st *stripe, out []byte, slot uint64, r rec, found b
 	if sec := now / 1e9; int64(metaAccess(r.meta)) < sec {
 		st.meta(slot).CompareAndSwap(r.meta, makeMeta(metaLen(r.meta), sec))
 	}
-	return out, r, true, nil
+	return out, true, nil
 }
 
 // Set stores value under key, replacing any previous value; ttl 0 means no
