@@ -150,13 +150,16 @@ func (s *Segment) readOpt(dst, key []byte, mode readMode, r *rec) ([]byte, bool,
 	if verifyReads {
 		mode |= readEntry // wholeRecord checks the decoded header
 	}
+	// The clock first: reading it waits for every earlier instruction to
+	// finish (the time-stamp read is fenced), which here is nothing, while
+	// later it would hold the lookup back behind the key's hash.
+	now := s.readClock()
 	h := s.hash(key)
 	st := s.stripeOf(h)
 	if !s.enter(st) {
 		return dst, false, ErrClosed
 	}
 	defer st.exit()
-	now := s.readClock()
 	n0 := len(dst)
 	for try := 0; try < s.opts.ReadRetries; try++ {
 		seq := st.seq.Load()
