@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gardenstate/gardenstate/internal/testseg"
+	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
 const (
@@ -81,28 +82,65 @@ func benchStores(b *testing.B) map[string]store {
 	if f := s.Stats().ForcedEvictions; f != 0 {
 		b.Fatalf("benchmark segment too small: %d evictions", f)
 	}
+	stores["impl=bare"] = bareStore{s}
 	return stores
 }
 
+// bareStore reads the segment the shortest way its layout allows: hash,
+// index slot, record, with none of Get's guarantees (no sequence check,
+// no protection from Close, no expiry, no counters, no access mark). It is
+// not correct under concurrent writes; it is here to show what the layout
+// itself costs beside the map, apart from what Get adds to it.
+type bareStore struct{ s *Segment }
+
+func (b bareStore) get(dst, k []byte) ([]byte, bool) {
+	s := b.s
+	h := s.hash(k)
+	st := s.stripeOf(h)
+	for i, n := s.home(tagOf(h)), uint64(0); n <= s.indexMask; i, n = (i+1)&s.indexMask, n+1 {
+		w := st.word(i).Load()
+		if w == 0 {
+			break
+		}
+		if uint32(w>>32) != tagOf(h) {
+			continue
+		}
+		off := wordOff(w)
+		vo, vl := off+layout.RecHdrSize+uint64(len(k)), metaLen(st.meta(i).Load())
+		if vo+vl > uint64(len(st.arena)) {
+			break
+		}
+		out := append(dst, st.arena[vo:vo+vl]...)
+		if holds(st.arena, off, h, k) {
+			return out, true
+		}
+	}
+	return dst, false
+}
+
+func (b bareStore) set(k, v []byte) error { return b.s.Set(k, v, 0) }
+
 func BenchmarkGet(b *testing.B) {
-	benchStoreOps(b, func(st store, buf, key []byte) ([]byte, bool) { return st.get(buf, key) })
+	benchStoreOps(b, []string{"impl=map", "impl=shm", "impl=bare"},
+		func(st store, buf, key []byte) ([]byte, bool) { return st.get(buf, key) })
 }
 
 func BenchmarkSet(b *testing.B) {
 	val := make([]byte, benchValue)
-	benchStoreOps(b, func(st store, buf, key []byte) ([]byte, bool) { return buf, st.set(key, val) == nil })
+	benchStoreOps(b, []string{"impl=map", "impl=shm"},
+		func(st store, buf, key []byte) ([]byte, bool) { return buf, st.set(key, val) == nil })
 }
 
 // benchStoreOps runs op on the segment and on the baseline, 1 KiB values
 // over 100k keys: from one goroutine, stepping through the keys (a failed
 // op fails the benchmark), and from many, at random keys.
-func benchStoreOps(b *testing.B, op func(st store, buf, key []byte) ([]byte, bool)) {
+func benchStoreOps(b *testing.B, names []string, op func(st store, buf, key []byte) ([]byte, bool)) {
 	stores := benchStores(b)
 	keys := make([][]byte, benchKeys)
 	for i := range keys {
 		keys[i] = benchKey(i)
 	}
-	for _, name := range []string{"impl=map", "impl=shm"} {
+	for _, name := range names {
 		st := stores[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(benchValue)
