@@ -6,3 +6,6 @@
 package shm
 
 const verifyReads = false
+
+// loadFence is needed only on arm64 (seqlock_arm64.go).
+func loadFence() {}

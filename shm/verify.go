@@ -59,6 +59,7 @@ func (s *Segment) stable(st *stripe, read func()) error {
 			continue
 		}
 		read()
+		loadFence() // the copy is complete before the counter is read again
 		if st.seq.Load() == seq {
 			return nil
 		}
