@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,6 +152,43 @@ func TestRangeSinceFallsBack(t *testing.T) {
 	if got := rangeAll(t, s, RangeOptions{After: m.Clock, Since: &m}); len(got) != 1 || got["new"].Key == nil {
 		t.Fatalf("after a repair: %v, want new", got)
 	}
+}
+
+// TestRangeSinceAfterTakeover takes a watermark, then has a process
+// killed in the middle of a write. The read since the watermark takes the
+// dead process's stripe over, which repairs it, so it must read that stripe
+// whole rather than follow its log from the watermark; it finds what a
+// whole read finds, the killed process's completed write included.
+func TestRangeSinceAfterTakeover(t *testing.T) {
+	s, path := openTest(t, testOptions())
+	s.Set([]byte("victim"), []byte("before"), 0)
+	neighbour := keyInStripe(s, "victim", false)
+	m := s.Watermark()
+	s.Set([]byte(neighbour), []byte("since"), 0)
+	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
+	h.Expect(t, "holding", 30*time.Second)
+	h.Cmd.Process.Signal(syscall.SIGKILL)
+	h.Wait(t, 30*time.Second)
+
+	got := rangeAll(t, s, RangeOptions{After: m.Clock, Since: &m})
+	if st := s.Stats(); st.Takeovers != 1 || st.Repairs != 1 {
+		t.Fatalf("takeovers %d repairs %d, want 1 and 1: the read did not take the stripe over", st.Takeovers, st.Repairs)
+	}
+	if _, ok := got["victim"]; !ok || len(got) != 2 {
+		t.Fatalf("since the watermark: %d entries, victim found %v; want the neighbour's and the killed write", len(got), ok)
+	}
+	if err := sameEntries(got, rangeAll(t, s, RangeOptions{After: m.Clock})); err != nil {
+		t.Fatalf("since the watermark against the whole read: %v", err)
+	}
+	st := s.stripeOf(s.hash([]byte("victim")))
+	var c collected
+	if s.collectSince(st, m.stripes[st.no], RangeOptions{After: m.Clock}, time.Now().UnixNano(), &c) {
+		t.Fatal("a stripe repaired after its watermark was followed from it")
+	}
+	if v, _ := s.Get(nil, []byte("victim")); string(v) != "from-holder" {
+		t.Fatalf("victim = %q, want the killed process's completed write", v)
+	}
+	mustVerify(t, s)
 }
 
 // TestRangeSinceWhileAnotherProcessWrites takes watermarks while another
