@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -65,25 +63,13 @@ func (m *mapStore) set(k, v []byte) error {
 }
 
 func benchStores(b *testing.B) map[string]store {
-	s, err := Open(filepath.Join(testseg.Dir(b), "seg"), &Options{Size: 512 << 20, MaxValue: 64 << 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	stores := map[string]store{"impl=shm": segStore{s}, "impl=map": &mapStore{m: map[string][]byte{}}}
+	s, _ := benchFilled(b)
+	m := &mapStore{m: map[string][]byte{}}
 	val := make([]byte, benchValue)
-	for _, st := range stores {
-		for i := range benchKeys {
-			if err := st.set(benchKey(i), val); err != nil {
-				b.Fatal(err)
-			}
-		}
+	for i := range benchKeys {
+		m.set(benchKey(i), val)
 	}
-	if f := s.Stats().ForcedEvictions; f != 0 {
-		b.Fatalf("benchmark segment too small: %d evictions", f)
-	}
-	stores["impl=bare"] = bareStore{s}
-	return stores
+	return map[string]store{"impl=shm": segStore{s}, "impl=map": m, "impl=bare": bareStore{s}}
 }
 
 // bareStore reads the segment the shortest way its layout allows: hash,
@@ -219,17 +205,18 @@ func childMix() int {
 }
 
 // benchFilled opens a segment holding the benchmark keys, closed when b
-// ends, and returns it with its path.
+// ends, and returns it with its path. A failed Set or an eviction fails b:
+// the segment is sized to hold them all.
 func benchFilled(b *testing.B) (*Segment, string) {
-	path := filepath.Join(testseg.Dir(b), "seg")
-	s, err := Open(path, &Options{Size: 512 << 20, MaxValue: 64 << 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+	s, path := openTest(b, &Options{Size: 512 << 20, MaxValue: 64 << 10})
 	val := make([]byte, benchValue)
 	for i := range benchKeys {
-		s.Set(benchKey(i), val, 0)
+		if err := s.Set(benchKey(i), val, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if f := s.Stats().ForcedEvictions; f != 0 {
+		b.Fatalf("benchmark segment too small: %d evictions", f)
 	}
 	return s, path
 }
@@ -269,12 +256,7 @@ func BenchmarkProcs(b *testing.B) {
 // the middle of a write, and measures how long a write to that stripe from
 // another process waits: from the kill to the write's return.
 func BenchmarkTakeoverStall(b *testing.B) {
-	path := filepath.Join(testseg.Dir(b), "seg")
-	s, err := Open(path, &Options{Size: 8 << 20, MaxValue: 64 << 10})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTest(b, &Options{Size: 8 << 20, MaxValue: 64 << 10})
 	var stalls []time.Duration
 	for b.Loop() {
 		h := startChild(b, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")

@@ -135,11 +135,7 @@ func TestHugeMappingOddSize(t *testing.T) {
 	}
 	opts := testOptions()
 	opts.Size += 100
-	s, err := Open(filepath.Join(testseg.Dir(t), "odd"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTest(t, opts)
 	if !s.huge {
 		t.Fatal("not mapped for huge pages")
 	}

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/internal/testseed"
-	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/shm/internal/layout"
 )
 
@@ -197,12 +195,7 @@ func TestRangeSinceAfterTakeover(t *testing.T) {
 // a watermark is taken is after it or has a version no later than its
 // clock.
 func TestRangeSinceWhileAnotherProcessWrites(t *testing.T) {
-	path := filepath.Join(testseg.Dir(t), "seg")
-	s, err := Open(path, &Options{Size: 16 << 20, MaxValue: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openTest(t, &Options{Size: 16 << 20, MaxValue: 64 << 10})
 	c := startChild(t, "mix", "GARDEN_PATH="+path, "GARDEN_SEED=1")
 	c.Expect(t, "ready", time.Minute)
 	stop, taken := make(chan struct{}), make(chan []Watermark)
