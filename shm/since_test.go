@@ -47,6 +47,29 @@ func sameEntries(a, b map[string]Entry) error {
 	return nil
 }
 
+// sinceDiffers reads what o selects twice, since watermark m and from
+// whole stripes, and says how the two differ (nil if they do not).
+func sinceDiffers(t *testing.T, s *Segment, m Watermark, o RangeOptions) error {
+	t.Helper()
+	want := rangeAll(t, s, o)
+	o.Since = &m
+	return sameEntries(rangeAll(t, s, o), want)
+}
+
+// followed reports whether stripe st's log can be followed from its place
+// in watermark m (a read since m would not fall back to the whole stripe).
+func followed(t *testing.T, s *Segment, st *stripe, m Watermark) bool {
+	t.Helper()
+	var c collected
+	walked := false
+	if err := s.stable(st, func() {
+		walked = s.collectSince(st, m.stripes[st.no], RangeOptions{After: m.Clock}, time.Now().UnixNano(), &c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return walked
+}
+
 // TestRangeSince: reading what was placed after a watermark visits exactly
 // what reading whole stripes does, while the logs wrap, live records are
 // moved to the head or evicted, and entries from another node (some with
@@ -96,22 +119,12 @@ func TestRangeSince(t *testing.T) {
 				{After: m.Clock + rng.Uint64N(1<<20), KeysOnly: true},
 				{After: m.Clock, Until: m.Clock + rng.Uint64N(1<<20)},
 			} {
-				want := rangeAll(t, s, o)
-				o.Since = &m
-				if err := sameEntries(rangeAll(t, s, o), want); err != nil {
+				if err := sinceDiffers(t, s, m, o); err != nil {
 					t.Fatalf("seed %d round %d, %+v: since the watermark: %v", seed, round, o, err)
 				}
 			}
 			for i := range s.stripes {
-				st := &s.stripes[i]
-				var c collected
-				walked := false
-				if err := s.stable(st, func() {
-					walked = s.collectSince(st, m.stripes[i], RangeOptions{After: m.Clock}, time.Now().UnixNano(), &c)
-				}); err != nil {
-					t.Fatal(err)
-				}
-				if !walked {
+				if !followed(t, s, &s.stripes[i], m) {
 					t.Fatalf("seed %d round %d: stripe %d's log could not be followed from its watermark", seed, round, i)
 				}
 				walks++
@@ -143,8 +156,7 @@ func TestRangeSinceFallsBack(t *testing.T) {
 	}
 	st := s.stripeOf(s.hash([]byte("new")))
 	st.ctr(layout.StCorruptions).Add(1)
-	var c collected
-	if s.collectSince(st, m.stripes[st.no], RangeOptions{After: m.Clock}, time.Now().UnixNano(), &c) {
+	if followed(t, s, st, m) {
 		t.Fatal("a stripe mended since its watermark was followed from it")
 	}
 	if got := rangeAll(t, s, RangeOptions{After: m.Clock, Since: &m}); len(got) != 1 || got["new"].Key == nil {
@@ -179,8 +191,7 @@ func TestRangeSinceAfterTakeover(t *testing.T) {
 		t.Fatalf("since the watermark against the whole read: %v", err)
 	}
 	st := s.stripeOf(s.hash([]byte("victim")))
-	var c collected
-	if s.collectSince(st, m.stripes[st.no], RangeOptions{After: m.Clock}, time.Now().UnixNano(), &c) {
+	if followed(t, s, st, m) {
 		t.Fatal("a stripe repaired after its watermark was followed from it")
 	}
 	if v, _ := s.Get(nil, []byte("victim")); string(v) != "from-holder" {
@@ -227,10 +238,7 @@ func TestRangeSinceWhileAnotherProcessWrites(t *testing.T) {
 		t.Fatalf("the writer never filled the segment: %+v", st)
 	}
 	for _, m := range marks {
-		o := RangeOptions{After: m.Clock}
-		want := rangeAll(t, s, o)
-		o.Since = &m
-		if err := sameEntries(rangeAll(t, s, o), want); err != nil {
+		if err := sinceDiffers(t, s, m, RangeOptions{After: m.Clock}); err != nil {
 			t.Fatalf("watermark at %v: %v", m.Clock, err)
 		}
 	}
@@ -252,10 +260,7 @@ func TestWatermarkOrder(t *testing.T) {
 	}
 	m := s.Watermark()
 	testhooks.Shm = nil
-	o := RangeOptions{After: m.Clock}
-	want := rangeAll(t, s, o)
-	o.Since = &m
-	if err := sameEntries(rangeAll(t, s, o), want); err != nil {
+	if err := sinceDiffers(t, s, m, RangeOptions{After: m.Clock}); err != nil {
 		t.Fatal(err)
 	}
 }
