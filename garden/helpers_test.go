@@ -89,7 +89,6 @@ func (c *client) do(t testing.TB, method, target string) *httptest.ResponseRecor
 // setCookies returns the Set-Cookie headers of a response.
 func setCookies(w *httptest.ResponseRecorder) []string { return w.Result().Header.Values("Set-Cookie") }
 
-// poll calls cond until it returns true, failing the test after d.
 type child = childproc.Child
 
 // startChild runs this test binary in role with the extra environment.

@@ -208,7 +208,6 @@ func withOpen(t *testing.T, path string, fn func(*shm.Segment)) {
 	fn(seg)
 }
 
-// eventually polls cond until it holds or d passes.
 var (
 	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 	seedRE = regexp.MustCompile(`0x[0-9a-f]{16}`)

@@ -44,7 +44,6 @@ func (f *farmProc) waitLine(t *testing.T, re *regexp.Regexp, from int, d time.Du
 	t.Helper()
 	var m []string
 	next := from
-	exited := false
 	found := testwait.Until(d, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -56,13 +55,12 @@ func (f *farmProc) waitLine(t *testing.T, re *regexp.Regexp, from int, d time.Du
 		}
 		select {
 		case <-f.done:
-			exited = true
-			return true
+			return true // m is nil: the farm exited without the line
 		default:
 		}
 		return false
 	})
-	if exited && m == nil {
+	if found && m == nil {
 		t.Fatalf("farm exited; output:\n%s", f.output())
 	}
 	if !found {

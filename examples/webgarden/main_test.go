@@ -54,7 +54,6 @@ func alive(pid int) bool {
 	return state != "Z" && state != "X"
 }
 
-// poll calls cond until it is true, failing after d.
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
