@@ -285,7 +285,8 @@ func (a *Agent) tail(app *appState) {
 				repairs = r
 				a.rescanAll(app)
 			}
-			sent, cerr := a.catchUp(app, catchUpFloor(newest), clock, from-1, &recent, &marks)
+			floor := catchUpFloor(newest)
+			sent, cerr := a.catchUp(app, floor, clock, from-1, &recent, marks.before(floor))
 			if cerr != nil {
 				a.log.Warn("change feed fell behind; comparing with every peer", "app", app.name, "err", err, "catch_up_err", cerr)
 				a.rescanAll(app) // and go on from the oldest change kept
@@ -434,8 +435,9 @@ func catchUpFloor(newest uint64) uint64 { return newest - min(newest, catchUpMar
 // comparison with every peer would move, and nothing waits on the peers'
 // answers. What a version cannot tell is not sent: an expiry extension
 // lost with the ring reaches the peers with the session's next write or
-// extension. It returns how many entries it sent.
-func (a *Agent) catchUp(app *appState, floor, until, seq uint64, recent *sentLog, marks *watermarks) (sent int, err error) {
+// extension. The segment is read from watermark since (nil: all of it),
+// which must be no later than floor. It returns how many entries it sent.
+func (a *Agent) catchUp(app *appState, floor, until, seq uint64, recent *sentLog, since *shm.Watermark) (sent int, err error) {
 	already := recent.since(floor)
 	stalled := map[*peer]bool{}
 	b := a.batcher(func(es []WireEntry, size int) error {
@@ -447,10 +449,8 @@ func (a *Agent) catchUp(app *appState, floor, until, seq uint64, recent *sentLog
 		sent += len(es)
 		return nil
 	})
-	// The scan reads what was placed since the watermark before floor
-	// (all of the segment without one), and copies only the entries it
-	// sends, values included.
-	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until, Since: marks.before(floor)}
+	// The scan copies only the entries it sends, values included.
+	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until, Since: since}
 	for i := range app.seg.Stripes() {
 		err := app.seg.RangeWith(i, o, func(e shm.Entry) bool {
 			w := toWire(e)

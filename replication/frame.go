@@ -273,12 +273,6 @@ type payload struct {
 	alias bool
 }
 
-func newPayload(b []byte, alias bool) *payload {
-	p := &payload{}
-	p.reset(b, alias)
-	return p
-}
-
 func (p *payload) reset(b []byte, alias bool) {
 	p.Reader.Reset(b)
 	p.b, p.alias = b, alias

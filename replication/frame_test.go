@@ -19,6 +19,14 @@ func encode(t testing.TB, ft frameType, v any) []byte {
 	return b.Bytes()
 }
 
+// newPayload is a payload reading b, as a stream's frame reader resets
+// its own for each frame.
+func newPayload(b []byte, alias bool) *payload {
+	p := &payload{}
+	p.reset(b, alias)
+	return p
+}
+
 func TestFrameRoundTrip(t *testing.T) {
 	msgs := []struct {
 		t frameType
