@@ -411,7 +411,7 @@ func (a *Agent) broadcast(b *Batch, size int) {
 				}
 			}
 		}
-		p.enqueue(out, size)
+		p.enqueue(queued{b: out, size: size})
 	}
 }
 

@@ -38,6 +38,7 @@ type peer struct {
 	ae        map[string]*aeSession // the comparison in flight per app
 	aeAgain   map[string]bool       // another comparison was asked for while one was in flight
 	connected bool
+	stream    uint64  // streams connected so far: a comparison belongs to one
 	lagEWMA   float64 // seconds from send to ack
 
 	sent       atomic.Uint64
@@ -46,8 +47,9 @@ type peer struct {
 }
 
 type queued struct {
-	b    *Batch
-	size int
+	b      *Batch
+	size   int
+	stream uint64 // a comparison's marker: the stream it compared over
 }
 
 type outFrame struct {
@@ -66,6 +68,7 @@ type aeSession struct {
 	view     *appView // nil until the scan is done
 	digest   *Digest  // the scan's digest, until writeSome sends it
 	startSeq uint64
+	stream   uint64 // the peer's stream number when the comparison began
 }
 
 func newPeer(a *Agent, name, addr string) *peer {
@@ -97,16 +100,16 @@ func (p *peer) signal() {
 // enqueue queues a batch without ever blocking the change feed: a peer that
 // cannot keep up loses batches and is marked for anti-entropy instead of
 // growing memory.
-func (p *peer) enqueue(b *Batch, size int) {
-	if p.qBytes.Load()+int64(size) > int64(p.a.cfg.QueueBytes) {
-		p.drop(b.App)
+func (p *peer) enqueue(q queued) {
+	if p.qBytes.Load()+int64(q.size) > int64(p.a.cfg.QueueBytes) {
+		p.drop(q.b.App)
 		return
 	}
 	select {
-	case p.queue <- queued{b, size}:
-		p.qBytes.Add(int64(size))
+	case p.queue <- q:
+		p.qBytes.Add(int64(q.size))
 	default:
-		p.drop(b.App)
+		p.drop(q.b.App)
 	}
 }
 
@@ -217,6 +220,7 @@ func (p *peer) session() error {
 	p.mu.Lock()
 	p.conn = conn
 	p.connected = true
+	p.stream++
 	p.aeWanted = true // whatever happened while we were apart
 	p.inflight = map[uint64]sentBatch{}
 	for app := range p.a.apps {
@@ -230,9 +234,10 @@ func (p *peer) session() error {
 		p.connected = false
 		p.ae = map[string]*aeSession{}
 		p.aeAgain = map[string]bool{}
-		// Batches still queued as control frames belong to this stream's
-		// comparisons; on the next stream, a marker among them would end
-		// that stream's comparison before it is done. Fetches may go.
+		// Batches still queued as control frames are repair data of this
+		// stream's comparisons, whose markers the next stream drops (see
+		// writeBatch); its own comparison sends what is still missing.
+		// Fetches may go.
 		kept := p.control[:0]
 		for _, f := range p.control {
 			if f.t != frameBatch {
@@ -300,7 +305,7 @@ func (p *peer) writeControl(w *bufio.Writer) error {
 				p.aeAgain[name] = true
 				continue
 			}
-			s := &aeSession{startSeq: app.processed.Load() - 1}
+			s := &aeSession{startSeq: app.processed.Load() - 1, stream: p.stream}
 			p.ae[name] = s
 			p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
 		}
@@ -334,9 +339,19 @@ func (p *peer) writeControl(w *bufio.Writer) error {
 
 // writeBatch writes a queued batch, after the control frames queued before
 // it: a comparison's repair data must precede the marker that ends it,
-// which is queued.
+// which is queued. A marker of a comparison over an earlier stream is
+// dropped: its repair data may have been lost with that stream, and its
+// acknowledgement would end the lagging this stream began with.
 func (p *peer) writeBatch(w *bufio.Writer, q queued) error {
 	p.qBytes.Add(-int64(q.size))
+	if q.b.ID == markerID {
+		p.mu.Lock()
+		stale := q.stream != p.stream
+		p.mu.Unlock()
+		if stale {
+			return nil
+		}
+	}
 	if err := p.writeControl(w); err != nil {
 		return err
 	}
@@ -482,7 +497,7 @@ func (p *peer) onKeys(k *Keys) {
 		// the queue, behind the change batches queued before the
 		// comparison started (and the session loop writes the repair
 		// data, queued as control frames, before any queued batch).
-		p.enqueue(&Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID}, 0)
+		p.enqueue(queued{b: &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID}, stream: s.stream})
 	}
 }
 
