@@ -133,14 +133,15 @@ type readMode uint8
 
 const (
 	readNoValue readMode = 1 << iota // no copy of the value (Has)
-	readEntry                        // the whole record decoded, not only its flags
-	readPeek                         // counters and access marks left alone; the access time reported
+	readEntry                        // the whole record decoded, not only what Get needs
+	readPeek                         // counters and access marks left alone
 )
 
 // readOpt finds key and copies its value, first without the lock (retrying
 // while writers interfere), then under it. A found record is live: not
-// expired; it may be a tombstone. Unless mode has readEntry, only the
-// record's flags are filled in: Get stays short, which matters because a
+// expired; it may be a tombstone. Unless mode has readEntry, only what
+// Get needs of the record is filled in (flags, deadline, value length,
+// position, slot meta word): Get stays short, which matters because a
 // read waits on memory and the CPU can only run ahead of it for so many
 // instructions.
 func (s *Segment) readOpt(dst, key []byte, mode readMode, r *rec) ([]byte, bool, error) {

@@ -27,14 +27,13 @@ func (s *Segment) repair(st *stripe) {
 		st.ctr(layout.StRepairs).Add(1)
 		st.seq.Add(1) // consistent again
 	}
-	if p := pending.Load(); p&layout.PendingTaking != 0 {
-		// The dead writer may have taken a number it never claimed:
-		// nobody claims it now, so readers skip it as abandoned.
-		pending.Store(0)
-	} else if p != 0 {
-		// The dead writer reserved this ring record; fill it in so the
-		// ring has no hole.
-		s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(st.no))
+	if p := pending.Load(); p != 0 {
+		// The dead writer reserved this ring record: fill it in so the
+		// ring has no hole. Or it may have taken a number it never
+		// claimed: nobody claims it now, so readers skip it as abandoned.
+		if p&layout.PendingTaking == 0 {
+			s.writeRing(p, ChangeRescan, nil, Version{}, 0, uint16(st.no))
+		}
 		pending.Store(0)
 	}
 	// The dead writer may have changed the stripe without announcing it:

@@ -130,17 +130,17 @@ func (s *Segment) verifyStripe(i int, st *stripe) (errs []error) {
 	records := map[uint64]rec{}
 	for pos := tail; pos < head; {
 		off := pos % arena
-		if pad := padAt(st.arena, off); pad != 0 {
-			if off+pad != arena {
-				bad("pad record at %d does not reach the end of the arena", off)
-			}
-			pos += pad
-			continue
-		}
-		r, ok := readRec(st.arena, off)
-		if !ok || r.size > head-pos {
+		r, pad, ok := s.logAt(st, pos, head)
+		if !ok {
 			bad("no valid record at log position %d (offset %d)", pos, off)
 			break
+		}
+		if pad {
+			if off+r.size != arena {
+				bad("pad record at %d does not reach the end of the arena", off)
+			}
+			pos += r.size
+			continue
 		}
 		if recCRC(st.arena, &r) != r.crc {
 			bad("record at offset %d fails its checksum", off)
@@ -327,9 +327,9 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		if !ok || !o.wants(&r, now) {
 			continue
 		}
-		size += c.add(&r, st.meta(slot).Load(), o)
+		size += c.add(&r, st.meta(slot).Load(), o.KeysOnly)
 	}
-	s.copyOut(st, o, size, c)
+	c.copyOut(st, o.KeysOnly, size)
 }
 
 // collectSince is collect for the records placed in st's log from p on:
@@ -357,10 +357,10 @@ func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64,
 			continue
 		}
 		if slot, live := s.slotAt(st, r.hash, r.off); live {
-			size += c.add(&r, st.meta(slot).Load(), o)
+			size += c.add(&r, st.meta(slot).Load(), o.KeysOnly)
 		}
 	}
-	s.copyOut(st, o, size, c)
+	c.copyOut(st, o.KeysOnly, size)
 	return true
 }
 
@@ -371,8 +371,8 @@ func (o *RangeOptions) wants(r *rec, now int64) bool {
 }
 
 // add notes a record to copy out and returns the bytes it will take.
-func (c *collected) add(r *rec, meta uint64, o RangeOptions) uint64 {
-	if o.KeysOnly {
+func (c *collected) add(r *rec, meta uint64, keysOnly bool) uint64 {
+	if keysOnly {
 		r.valLen = 0
 	}
 	r.meta = meta
@@ -382,7 +382,7 @@ func (c *collected) add(r *rec, meta uint64, o RangeOptions) uint64 {
 
 // copyOut copies the records noted in c, size bytes of keys and values,
 // into memory allocated once.
-func (s *Segment) copyOut(st *stripe, o RangeOptions, size uint64, c *collected) {
+func (c *collected) copyOut(st *stripe, keysOnly bool, size uint64) {
 	// Records overlap if the read was torn (the caller reads again) or
 	// the index is corrupt.
 	if c.overlap = size > uint64(len(st.arena)); c.overlap {
@@ -401,7 +401,7 @@ func (s *Segment) copyOut(st *stripe, o RangeOptions, size uint64, c *collected)
 		k := buf[:copy(buf, st.arena[r.keyAt():r.keyAt()+r.keyLen]):r.keyLen]
 		buf = buf[r.keyLen:]
 		e := Entry{Key: k, Version: r.version(), Deleted: r.deleted(), Accessed: time.Unix(int64(metaAccess(r.meta)), 0)}
-		if !o.KeysOnly {
+		if !keysOnly {
 			e.Value = buf[:copy(buf, st.arena[r.valAt():r.valAt()+r.valLen]):r.valLen]
 			buf = buf[r.valLen:]
 		}
