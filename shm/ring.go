@@ -297,43 +297,35 @@ func (s *Segment) readRing(seq uint64, c *Change) (bool, error) {
 // abandoned decides whether incomplete record seq will never be written:
 // a stripe whose dead owner claims it (or was taking a number) is taken
 // over first, and repair completes the record (or drops the claim); a
-// record nobody claims had a writer that died before claiming it; one a
-// live writer claims (or may hold: it is taking a number) is abandoned
-// once the feed has moved on by half a ring, where waiting longer would
-// lose more than skipping it.
+// record nobody claims had a writer that died before claiming it (a
+// writer announces the taking before it takes the number, and completes
+// the record before it drops its claim); one a live writer claims (or
+// may hold: it is taking a number) is abandoned once the feed has moved
+// on by half a ring, where waiting longer would lose more than skipping
+// it.
 func (s *Segment) abandoned(seq, head uint64) bool {
-	for pass := range 2 {
-		claimed := false
-		for i := range s.stripes {
-			st := &s.stripes[i]
-			pending := atomic64(st.ctl, layout.StPendingRing)
+	claimed := false
+	for i := range s.stripes {
+		st := &s.stripes[i]
+		pending := atomic64(st.ctl, layout.StPendingRing)
+		if !mayHold(pending.Load(), seq) {
+			continue
+		}
+		if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
+			// Repair completes a claimed record and drops the
+			// announcement of a number being taken.
+			s.takeOverIfDead(st)
+			st.exit()
 			if !mayHold(pending.Load(), seq) {
 				continue
 			}
-			if w := st.lock.Load(); w != 0 && !s.ownerAlive(w&ownerMask) && s.enter(st) {
-				// Repair completes a claimed record and drops the
-				// announcement of a number being taken.
-				s.takeOverIfDead(st)
-				st.exit()
-				if !mayHold(pending.Load(), seq) {
-					continue
-				}
-			}
-			claimed = true
 		}
-		if atomic64(s.mem, s.ringRec(seq)+layout.RingSeq).Load() == seq {
-			return false // completed meanwhile
-		}
-		if claimed {
-			return head-seq > uint64(s.h.RingSize)/2
-		}
-		if pass == 0 {
-			// Another process's repair may be completing it: give it
-			// a moment.
-			time.Sleep(time.Millisecond)
-		}
+		claimed = true
 	}
-	return true
+	if atomic64(s.mem, s.ringRec(seq)+layout.RingSeq).Load() == seq {
+		return false // completed meanwhile
+	}
+	return !claimed || head-seq > uint64(s.h.RingSize)/2
 }
 
 // mayHold reports whether a stripe whose StPendingRing is p may hold ring
