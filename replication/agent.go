@@ -256,8 +256,8 @@ func (a *Agent) tail(app *appState) {
 		batch, bytes = nil, 0
 	}
 	// newest dates what a gap may have lost: the latest version time of a
-	// local change read from the ring or sent by a catch-up, and to begin
-	// with the segment's clock (what came before, the comparison every
+	// local change read from the ring, or the clock read at the last gap,
+	// and to begin with the segment's clock (what came before, the comparison every
 	// new stream starts with covers).
 	newest := app.seg.Clock()
 	var recent sentLog
@@ -449,7 +449,8 @@ func (a *Agent) catchUp(app *appState, floor, until, seq uint64, recent *sentLog
 		sent += len(es)
 		return nil
 	})
-	// The scan copies only the entries it sends, values included.
+	// The scan copies the local entries in the window, values included;
+	// those already sent are dropped after the copy.
 	o := shm.RangeOptions{Origin: app.seg.NodeID(), After: floor, Until: until, Since: since}
 	for i := range app.seg.Stripes() {
 		err := app.seg.RangeWith(i, o, func(e shm.Entry) bool {

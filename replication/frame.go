@@ -217,7 +217,6 @@ func decodePayload(t frameType, p *payload) (any, error) {
 	}
 	d := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(d)
-	d.UsePreallocateValues(true) // as msgpack.Unmarshal
 	d.Reset(p)
 	if err := d.Decode(v); err != nil {
 		return nil, fmt.Errorf("%w: %v: %v", ErrFrame, t, err)
