@@ -68,7 +68,6 @@ type aeSession struct {
 	view     *appView // nil until the scan is done
 	digest   *Digest  // the scan's digest, until writeSome sends it
 	startSeq uint64
-	stream   uint64 // the peer's stream number when the comparison began
 }
 
 func newPeer(a *Agent, name, addr string) *peer {
@@ -305,7 +304,7 @@ func (p *peer) writeControl(w *bufio.Writer) error {
 				p.aeAgain[name] = true
 				continue
 			}
-			s := &aeSession{startSeq: app.processed.Load() - 1, stream: p.stream}
+			s := &aeSession{startSeq: app.processed.Load() - 1}
 			p.ae[name] = s
 			p.a.goRun(func() { p.startAntiEntropy(name, app, s) })
 		}
@@ -463,6 +462,7 @@ func (p *peer) onAck(id uint64) {
 func (p *peer) onKeys(k *Keys) {
 	p.mu.Lock()
 	s := p.ae[k.App]
+	stream := p.stream // a comparison in p.ae began on this stream
 	var view *appView
 	if s != nil {
 		view = s.view
@@ -486,10 +486,18 @@ func (p *peer) onKeys(k *Keys) {
 	}
 	if k.Remaining == 0 {
 		p.mu.Lock()
-		delete(p.ae, k.App)
-		again := p.aeAgain[k.App]
-		delete(p.aeAgain, k.App)
+		// The stream may have ended during the scans above, and a new
+		// stream begun its own comparison, which this one must not end.
+		current := p.ae[k.App] == s
+		again := current && p.aeAgain[k.App]
+		if current {
+			delete(p.ae, k.App)
+			delete(p.aeAgain, k.App)
+		}
 		p.mu.Unlock()
+		if !current {
+			return
+		}
 		if again {
 			p.requestAntiEntropy()
 		}
@@ -497,7 +505,7 @@ func (p *peer) onKeys(k *Keys) {
 		// the queue, behind the change batches queued before the
 		// comparison started (and the session loop writes the repair
 		// data, queued as control frames, before any queued batch).
-		p.enqueue(queued{b: &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID}, stream: s.stream})
+		p.enqueue(queued{b: &Batch{App: k.App, Through: s.startSeq, Entries: nil, ID: markerID}, stream: stream})
 	}
 }
 
