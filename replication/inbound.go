@@ -106,10 +106,14 @@ func (a *Agent) serve(c net.Conn) error {
 			a.apply(m.App, m.Entries)
 			err = reply(func() error { return writeFrame(w, frameAck, &Ack{ID: m.ID}) })
 		case *Digest:
-			a.goRun(func() {
-				if err := a.answerDigest(w, &wmu, m); err != nil {
-					c.Close() // the loop's next read fails and ends the stream
-				}
+			// Flushes what the loop wrote before, if nothing follows.
+			err = reply(func() error {
+				a.goRun(func() {
+					if err := a.answerDigest(w, &wmu, m); err != nil {
+						c.Close() // the loop's next read fails and ends the stream
+					}
+				})
+				return nil
 			})
 		case *Fetch:
 			err = reply(func() error { return a.answerFetch(w, m) })
