@@ -3,7 +3,6 @@ package replication
 import (
 	"bufio"
 	"bytes"
-	"log/slog"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +14,7 @@ import (
 // acknowledgement would end the lagging the new stream began with); a
 // marker of the current stream is sent and tracked.
 func TestMarkerOfAnEndedStreamIsDropped(t *testing.T) {
-	a := &Agent{log: slog.New(slog.DiscardHandler)}
+	a := &Agent{log: quietLogger()}
 	a.metrics = newMetrics(a, prometheus.NewRegistry())
 	p := newPeer(a, "peer", "")
 	p.stream = 2

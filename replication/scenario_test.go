@@ -237,18 +237,31 @@ func TestScenarioNodeDownAndBack(t *testing.T) {
 	waitConverged(t, nodes, model, 30*time.Second)
 }
 
+// gapFarm starts nodes a and b on segments of size bytes whose change ring
+// (256 records) writes soon overtake, with no periodic comparison, so that
+// only the catch-up from the segment can repair the loss; each node's
+// metrics go to its own registry. extra, if not nil, adjusts the config.
+func gapFarm(t *testing.T, net *MemNetwork, size int64, extra func(*Config)) ([]*memNodeT, map[string]*prometheus.Registry) {
+	t.Helper()
+	regs := map[string]*prometheus.Registry{}
+	nodes := newMemFarmSeg(t, net, shm.Options{Size: size, MaxValue: 16 << 10, RingSize: 256}, func(c *Config) {
+		c.AntiEntropyInterval = time.Hour
+		regs[c.NodeName] = prometheus.NewRegistry()
+		c.Registerer = regs[c.NodeName]
+		if extra != nil {
+			extra(c)
+		}
+	}, "a", "b")
+	return nodes, regs
+}
+
 // TestFeedGapCaughtUpFromSegment: when writes overtake the change ring,
 // the agent sends what changed from the segment itself, without comparing
 // with its peer, and the peer ends up with every write and delete.
 func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testseed.Seed(t), 5))
 	net := NewMemNetwork(rng.Uint64())
-	regs := map[string]*prometheus.Registry{}
-	nodes := newMemFarmSeg(t, net, shm.Options{Size: 16 << 20, MaxValue: 16 << 10, RingSize: 256}, func(c *Config) {
-		c.AntiEntropyInterval = time.Hour // only the catch-up can repair the loss
-		regs[c.NodeName] = prometheus.NewRegistry()
-		c.Registerer = regs[c.NodeName]
-	}, "a", "b")
+	nodes, regs := gapFarm(t, net, 16<<20, nil)
 	a, b := nodes[0], nodes[1]
 	sumOn := func(node, name string) float64 { return counterSum(t, regs[node], name) }
 	sum := func(name string) float64 { return sumOn("a", name) }
@@ -300,18 +313,13 @@ func TestFeedGapCaughtUpFromSegment(t *testing.T) {
 
 // TestFeedGapsWhileWriting: a writer that keeps overtaking the ring while
 // the agent catches up from the segment (each catch-up slowed by the
-// peer's queue) loses nothing, and sends each write about once. A catch-up that finds, in a stripe it scans
-// late, a write newer than the writes made meanwhile to stripes it had
-// passed must not date the next gap from that write.
+// peer's queue) loses nothing, and sends each write about once. A
+// catch-up that finds, in a stripe it scans late, a write newer than the
+// writes made meanwhile to stripes it had passed must not date the next
+// gap from that write.
 func TestFeedGapsWhileWriting(t *testing.T) {
 	net := NewMemNetwork(testseed.Seed(t))
-	regs := map[string]*prometheus.Registry{}
-	nodes := newMemFarmSeg(t, net, shm.Options{Size: 32 << 20, MaxValue: 16 << 10, RingSize: 256}, func(c *Config) {
-		c.AntiEntropyInterval = time.Hour // only the catch-up can repair the loss
-		c.QueueBytes, c.BatchEntries = 1<<20, 32
-		regs[c.NodeName] = prometheus.NewRegistry()
-		c.Registerer = regs[c.NodeName]
-	}, "a", "b")
+	nodes, regs := gapFarm(t, net, 32<<20, func(c *Config) { c.QueueBytes, c.BatchEntries = 1<<20, 32 })
 	a, b := nodes[0], nodes[1]
 	gaps := func() float64 { return counterSum(t, regs["a"], "gardenstate_replication_feed_gaps_total") }
 	warmUp(t, a, b)
@@ -355,8 +363,6 @@ func TestFeedGapsWhileWriting(t *testing.T) {
 	}
 }
 
-// TestSentLog: a catch-up leaves out an entry only if it was sent at the
-// same version with the same deadline, and only within its floor.
 // TestWatermarks: the tail's watermarks stay few while the clock moves and
 // the floor does not (a host that mostly receives), and the one a catch-up
 // gets is the newest no later than its floor.
@@ -392,6 +398,8 @@ func TestWatermarks(t *testing.T) {
 	}
 }
 
+// TestSentLog: a catch-up leaves out an entry only if it was sent at the
+// same version with the same deadline, and only within its floor.
 func TestSentLog(t *testing.T) {
 	var l sentLog
 	set := WireEntry{Key: []byte("k"), Time: 100, Expires: 5}
