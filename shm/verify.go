@@ -279,11 +279,9 @@ func (s *Segment) RangeWith(i int, o RangeOptions, fn func(Entry) bool) error {
 	st := &s.stripes[i]
 	now := time.Now().UnixNano()
 	var c collected
-	walked := false
-	if m := o.Since; m != nil && o.After >= m.Clock && len(m.stripes) == len(s.stripes) {
-		if err := s.stable(st, func() { walked = s.collectSince(st, m.stripes[i], o, now, &c) }); err != nil {
-			return err
-		}
+	walked, err := s.readSince(st, o, now, &c)
+	if err != nil {
+		return err
 	}
 	if !walked {
 		if err := s.stable(st, func() { s.collect(st, o, now, &c) }); err != nil {
@@ -330,6 +328,20 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		size += c.add(&r, st.meta(slot).Load(), o.KeysOnly)
 	}
 	c.copyOut(st, o.KeysOnly, size)
+}
+
+// readSince collects st's records placed since the watermark o.Since,
+// when o allows a read since it (After no earlier than the watermark, the
+// watermark of this segment's stripes). walked is false when it does not,
+// or when st's log cannot be followed from the watermark: the caller then
+// reads the whole stripe.
+func (s *Segment) readSince(st *stripe, o RangeOptions, now int64, c *collected) (walked bool, err error) {
+	m := o.Since
+	if m == nil || o.After < m.Clock || len(m.stripes) != len(s.stripes) {
+		return false, nil
+	}
+	err = s.stable(st, func() { walked = s.collectSince(st, m.stripes[st.no], o, now, c) })
+	return walked, err
 }
 
 // collectSince is collect for the records placed in st's log from p on:
