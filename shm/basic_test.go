@@ -294,7 +294,7 @@ func TestRangeFilters(t *testing.T) {
 		t.Fatalf("Apply = %v, %v", ok, err)
 	}
 	s.Delete([]byte("k3")) // a tombstone, newer than every set
-	count := func(o RangeOptions) (n int, keys map[string]bool) {
+	count := func(o RangeOptions) (keys map[string]bool) {
 		keys = map[string]bool{}
 		for k, e := range rangeAll(t, s, o) {
 			if o.Origin != 0 && e.Version.Node != o.Origin || e.Version.Time <= o.After || o.Until != 0 && e.Version.Time > o.Until {
@@ -302,21 +302,21 @@ func TestRangeFilters(t *testing.T) {
 			}
 			keys[k] = true
 		}
-		return len(keys), keys
+		return keys
 	}
-	if n, _ := count(RangeOptions{}); n != 21 {
-		t.Fatalf("no filter: %d entries, want 21", n)
+	if keys := count(RangeOptions{}); len(keys) != 21 {
+		t.Fatalf("no filter: %d entries, want 21", len(keys))
 	}
-	if n, keys := count(RangeOptions{Origin: s.NodeID()}); n != 20 || keys["remote"] {
-		t.Fatalf("Origin: %d entries (remote %v), want the 20 local ones", n, keys["remote"])
+	if keys := count(RangeOptions{Origin: s.NodeID()}); len(keys) != 20 || keys["remote"] {
+		t.Fatalf("Origin: %d entries (remote %v), want the 20 local ones", len(keys), keys["remote"])
 	}
-	if n, keys := count(RangeOptions{After: versions[9].Time}); n != 12 || !keys["remote"] || !keys["k3"] || keys["k9"] {
+	if keys := count(RangeOptions{After: versions[9].Time}); len(keys) != 12 || !keys["remote"] || !keys["k3"] || keys["k9"] {
 		t.Fatalf("After: %v, want k10..k19, remote and the tombstone of k3", keys)
 	}
-	if n, _ := count(RangeOptions{Origin: s.NodeID(), After: versions[9].Time, KeysOnly: true}); n != 11 {
-		t.Fatalf("Origin and After: %d entries, want k10..k19 and k3", n)
+	if keys := count(RangeOptions{Origin: s.NodeID(), After: versions[9].Time, KeysOnly: true}); len(keys) != 11 {
+		t.Fatalf("Origin and After: %d entries, want k10..k19 and k3", len(keys))
 	}
-	if n, keys := count(RangeOptions{After: versions[9].Time, Until: versions[14].Time}); n != 5 || !keys["k14"] || keys["k15"] {
+	if keys := count(RangeOptions{After: versions[9].Time, Until: versions[14].Time}); len(keys) != 5 || !keys["k14"] || keys["k15"] {
 		t.Fatalf("After and Until: %v, want k10..k14", keys)
 	}
 }

@@ -214,6 +214,11 @@ func chaosKill(t *testing.T, evicting bool) {
 	}
 	var counterBase uint64
 	workers := make([]*chaosWorker, nworkers)
+	// next waits for a line from any worker (cases[slot] is the worker in
+	// slot's output, cases[nworkers] the stall timer); no line within
+	// progressDeadline means the workers are stuck.
+	const progressDeadline = 20 * time.Second
+	cases := make([]reflect.SelectCase, nworkers+1)
 	start := func(slot int, hold bool) {
 		counterBase += 1 << 32
 		holdAt := 0
@@ -224,12 +229,12 @@ func chaosKill(t *testing.T, evicting bool) {
 			fmt.Sprint("GARDEN_WORKERS=", nworkers), fmt.Sprint("GARDEN_COUNTER=", counterBase),
 			fmt.Sprint("GARDEN_HOLD_AT=", holdAt), fmt.Sprint("GARDEN_SEED=", rng.Uint64())}, extraEnv...)...)
 		workers[slot] = &chaosWorker{c: c, slot: slot}
+		cases[slot] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.Lines)}
 	}
 	for i := range nworkers {
 		start(i, rng.IntN(2) == 0)
 	}
 	var stalls []time.Duration
-	const progressDeadline = 20 * time.Second
 	// apply consumes one protocol line of worker w; it reports whether the
 	// worker signalled that it holds a lock.
 	apply := func(w *chaosWorker, line string) bool {
@@ -262,16 +267,10 @@ func chaosKill(t *testing.T, evicting bool) {
 		}
 		return false
 	}
-	// next waits for a line from any worker; no line within
-	// progressDeadline means the workers are stuck.
-	cases := make([]reflect.SelectCase, nworkers+1)
 	stall := time.NewTimer(progressDeadline)
 	defer stall.Stop()
+	cases[nworkers] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stall.C)}
 	next := func() (*chaosWorker, string) {
-		for i, w := range workers {
-			cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.c.Lines)}
-		}
-		cases[nworkers] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stall.C)}
 		i, v, ok := reflect.Select(cases)
 		if i == nworkers {
 			t.Fatalf("no worker made progress for %v (stall)", progressDeadline)
