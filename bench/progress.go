@@ -70,21 +70,23 @@ func (p *progress) done() {
 	p.clearLine()
 }
 
-// clearLine blanks the progress line; called with p.mu held.
-func (p *progress) clearLine() {
-	if p.tty && p.lastLen > 0 {
+// clearLine blanks the progress line, reporting whether there was one;
+// called with p.mu held.
+func (p *progress) clearLine() bool {
+	shown := p.tty && p.lastLen > 0
+	if shown {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
 	}
 	p.lastLen = 0
+	return shown
 }
 
 // warn prints a line that stays.
 func (p *progress) warn(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tty && p.lastLen > 0 {
-		p.last = ""
+	if p.clearLine() {
+		p.last = "" // shown again by the next step
 	}
-	p.clearLine()
 	fmt.Fprintf(p.w, "bench: "+format+"\n", args...)
 }
