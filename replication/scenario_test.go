@@ -437,8 +437,10 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 	// that drops and gaps ask for, even when they overlap.
 	nodes := newMemFarmOpts(t, net, func(c *Config) { c.QueueBytes = 1 << 20; c.AntiEntropyInterval = time.Hour }, "a", "b")
 	a, b := nodes[0], nodes[1]
-	a.seg.Set([]byte("warmup"), []byte("x"), time.Hour)
-	testwait.For(t, 10*time.Second, "warm-up replication", func() bool { return b.seg.Has([]byte("warmup")) })
+	// Both streams up first: b can pull the warm-up write over its own
+	// stream before a's has finished its handshake, and a handshake that
+	// meets the pause waits for its deadline, with the peer "connecting".
+	warmUp(t, a, b)
 	net.SetPaused("b", true)
 	var before, after runtime.MemStats
 	runtime.GC()
