@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 )
 
 func (a *Agent) acceptLoop() {
@@ -138,6 +140,9 @@ func (a *Agent) writeHello(w *bufio.Writer) error {
 // answerDigest sends our keys of every bucket whose digest differs,
 // taking wmu for each frame it writes to w.
 func (a *Agent) answerDigest(w *bufio.Writer, wmu *sync.Mutex, d *Digest) error {
+	if testhooks.Replication != nil {
+		testhooks.Replication("digest")
+	}
 	var frames []*Keys
 	if app := a.apps[d.App]; app != nil {
 		view, err := scanApp(app.seg, a.cfg.local)

@@ -10,3 +10,8 @@ package testhooks
 // and "evicted"; and, holding no lock, at "watermark" (a watermark has
 // its log positions and not yet its clock).
 var Shm func(point string)
+
+// Replication, when set, is called by package replication at "digest":
+// an inbound stream is about to answer a peer's digest (beside the loop
+// that reads the stream).
+var Replication func(point string)
