@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 )
 
 type peer struct {
@@ -483,6 +485,9 @@ func (p *peer) onKeys(k *Keys) {
 			return nil
 		})
 		p.a.metrics.aeSent.WithLabelValues(p.name).Add(float64(len(send)))
+	}
+	if testhooks.Replication != nil {
+		testhooks.Replication("keys-compared")
 	}
 	if k.Remaining == 0 {
 		p.mu.Lock()

@@ -11,7 +11,8 @@ package testhooks
 // its log positions and not yet its clock).
 var Shm func(point string)
 
-// Replication, when set, is called by package replication at "digest":
-// an inbound stream is about to answer a peer's digest (beside the loop
-// that reads the stream).
+// Replication, when set, is called by package replication at "digest"
+// (an inbound stream is about to answer a peer's digest, beside the loop
+// that reads the stream) and "keys-compared" (a peer's Keys frame is
+// compared and its repairs queued, and the comparison's end is next).
 var Replication func(point string)
