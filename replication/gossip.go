@@ -44,6 +44,7 @@ type GossipConfig struct {
 type gossip struct {
 	ml       *memberlist.Memberlist
 	self     string
+	addr     string // our gossip address, as memberlist advertises it
 	meta     []byte
 	ours     NodeMeta
 	changed  notifier
@@ -102,6 +103,9 @@ func newGossip(name, cluster string, key []byte, gc GossipConfig, meta NodeMeta,
 		return nil, fmt.Errorf("replication: start membership on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
 	}
 	g.ml = ml
+	// Read once: memberlist rewrites its nodes' addresses in place under
+	// its own lock, which LocalNode and Members do not hold for the caller.
+	g.addr = ml.LocalNode().Address()
 	if len(g.join) > 0 {
 		g.wg.Add(1)
 		go g.joinLoop()
@@ -110,10 +114,7 @@ func newGossip(name, cluster string, key []byte, gc GossipConfig, meta NodeMeta,
 }
 
 // Addr is the gossip address peers join.
-func (g *gossip) Addr() string {
-	n := g.ml.LocalNode()
-	return n.Address()
-}
+func (g *gossip) Addr() string { return g.addr }
 
 // joinLoop joins the configured peers and keeps re-joining those that are
 // not members, so a restarted or partitioned farm finds itself again.
@@ -123,11 +124,11 @@ func (g *gossip) joinLoop() {
 	for {
 		var missing []string
 		alive := map[string]bool{}
-		for _, m := range g.ml.Members() {
-			alive[m.Address()] = true
+		for _, m := range g.Members() { // as the callbacks recorded them
+			alive[m.Addr] = true
 		}
 		for _, a := range g.join {
-			if !alive[a] && a != g.Addr() {
+			if !alive[a] && a != g.addr {
 				missing = append(missing, a)
 			}
 		}
