@@ -96,9 +96,16 @@ func TestLoopbackFarm(t *testing.T) {
 			})
 		}
 	}
-	// The writer learns its write reached every peer.
-	v, _ := a.seg.Put([]byte("durable"), []byte("x"), shm.PutOptions{})
-	_ = v
+	// The writer learns its write reached every peer. Acknowledgement
+	// counts the peers a's streams are connected to, and the sessions
+	// above may have reached b and c over their own streams: wait for a's.
+	testwait.For(t, 10*time.Second, "a's streams to both peers", func() bool {
+		ps := a.agent.Peers().Members
+		return len(ps) == 2 && ps[0].State != "connecting" && ps[1].State != "connecting"
+	})
+	if _, err := a.seg.Put([]byte("durable"), []byte("x"), shm.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	testwait.For(t, 10*time.Second, "acknowledgement", func() bool { return a.seg.Acked() >= a.seg.LastSeq() })
 	for _, n := range []*loopNode{b, c} {
 		if !n.seg.Has([]byte("durable")) {
