@@ -19,7 +19,9 @@ import (
 
 func TestSlidingIdleDeadline(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.IdleTimeout = 2 * time.Second // touches when the deadline moved by over 200ms
+	// Touches when the deadline moved by over a tenth of it (1 s): the
+	// immediate read below comes well within that, even on a busy machine.
+	cfg.IdleTimeout = 10 * time.Second
 	st := openStore(t, cfg)
 	c := newClient(st, counter)
 	c.do(t, "GET", "/")
@@ -99,8 +101,11 @@ func TestIdleExpiryCallsOnExpireOnce(t *testing.T) {
 
 func TestLifetimeCapsBusySession(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.IdleTimeout = 100 * time.Millisecond
-	cfg.Lifetime = 300 * time.Millisecond
+	// Idle time long enough that a stalled test goroutine does not end
+	// the session before its lifetime; the lifetime long enough that the
+	// session must slide past its first idle deadline to reach it.
+	cfg.IdleTimeout = time.Second
+	cfg.Lifetime = 2 * time.Second
 	cfg.JanitorInterval = 5 * time.Millisecond
 	expired := make(chan string, 10)
 	cfg.OnExpire = func(id string) { expired <- id }
@@ -112,7 +117,7 @@ func TestLifetimeCapsBusySession(t *testing.T) {
 	cd, _ := decodeCookie(st.mac, first)
 	// Keep the session busy until a request finds it new.
 	var n string
-	testwait.For(t, 5*time.Second, "the lifetime to end", func() bool {
+	testwait.For(t, 10*time.Second, "the lifetime to end", func() bool {
 		n = c.do(t, "GET", "/").Body.String()
 		return n == "1"
 	})
@@ -245,7 +250,9 @@ func TestOnExpireOncePerFarm(t *testing.T) {
 	open := func(host string) *Store {
 		cfg := testConfig(t)
 		cfg.Key = testKey
-		cfg.IdleTimeout = 50 * time.Millisecond
+		// Long enough that each session is still there to be copied to
+		// the other host after its request, even on a busy machine.
+		cfg.IdleTimeout = 500 * time.Millisecond
 		cfg.JanitorInterval = 5 * time.Millisecond
 		cfg.OnExpire = func(id string) {
 			mu.Lock()
