@@ -46,16 +46,22 @@ func main() {
 	gossipPort := flag.Int("gossip-port", 7946, "gardend membership port; admin is +1, data +2 (0: any free ports)")
 	dir := flag.String("dir", "/dev/shm", "where the hosts' segments go")
 	demo := flag.Bool("demo", true, "write a session on host 1 and read it on host 2 once the farm is up")
+	freshness := flag.Duration("freshness-timeout", 0, "how long a request waits for a newer copy from another host (0: webgarden's default)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *hosts, *workers, *webPort, *gossipPort, *dir, *demo); err != nil {
+	webFlags := []string{"-workers", strconv.Itoa(*workers)}
+	if *freshness != 0 {
+		webFlags = append(webFlags, "-freshness-timeout", freshness.String())
+	}
+	if err := run(ctx, *hosts, webFlags, *webPort, *gossipPort, *dir, *demo); err != nil {
 		fmt.Fprintln(os.Stderr, "farm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, hosts, workers, webPort, gossipPort int, dir string, demo bool) error {
+// run starts the farm; webFlags go to every webgarden.
+func run(ctx context.Context, hosts int, webFlags []string, webPort, gossipPort int, dir string, demo bool) error {
 	if hosts < 1 || hosts > 200 {
 		return fmt.Errorf("-hosts %d: want 1 to 200", hosts)
 	}
@@ -111,8 +117,8 @@ func run(ctx context.Context, hosts, workers, webPort, gossipPort int, dir strin
 		if join == "" {
 			join = agent["gossip"]
 		}
-		web, err := f.start(ctx, name+"/webgarden", webgarden, []string{"-app", "farm", "-segment", seg, "-key-file", keyFile,
-			"-farm", agent["admin"], "-workers", strconv.Itoa(workers), "-addr", net.JoinHostPort(ip, strconv.Itoa(webPort))},
+		web, err := f.start(ctx, name+"/webgarden", webgarden, append([]string{"-app", "farm", "-segment", seg, "-key-file", keyFile,
+			"-farm", agent["admin"], "-addr", net.JoinHostPort(ip, strconv.Itoa(webPort))}, webFlags...),
 			webReady, false)
 		if err != nil {
 			return err

@@ -76,7 +76,10 @@ func startFarm(t *testing.T) *farmProc {
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-gossip-port", "0", "-web-port", "0", "-demo=false", "-dir", t.TempDir())
+	// A freshness wait long enough that a read across hosts is never
+	// stale for want of time on a busy machine: a stale read then means
+	// the newer copy could not be had.
+	cmd := exec.Command(bin, "-gossip-port", "0", "-web-port", "0", "-demo=false", "-dir", t.TempDir(), "-freshness-timeout", "5s")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {

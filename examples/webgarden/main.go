@@ -23,6 +23,7 @@ func main() {
 	segment := flag.String("segment", "", "segment file (default /dev/shm/gardenstate-<app>)")
 	keyFile := flag.String("key-file", "", "farm key file (default: a host key kept in the segment)")
 	farm := flag.String("farm", "", "admin address of the local gardend, for read-your-writes across hosts")
+	freshness := flag.Duration("freshness-timeout", 0, "with -farm: how long a request waits for a newer copy from another host (0: garden's default, 100ms)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -46,6 +47,7 @@ func main() {
 		}
 		if *farm != "" {
 			gcfg.Freshness = farmFreshness(*farm, *app)
+			gcfg.FreshnessTimeout = *freshness
 		}
 		var err error
 		if store, err = garden.Open(gcfg); err != nil {
