@@ -250,8 +250,19 @@ func (p *peer) session() error {
 		p.a.metrics.peerUp(p.name, false)
 	}()
 
+	// The reader applies what the peer sends; it is done before the
+	// session is, so that nothing is written to a segment after the
+	// agent's Close has returned.
 	readErr := make(chan error, 1)
-	go func() { readErr <- p.readLoop(fr) }()
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		readErr <- p.readLoop(fr)
+	}()
+	defer func() {
+		conn.Close() // ends the reader's wait for a frame
+		<-readDone
+	}()
 	for {
 		if err := p.writeSome(w); err != nil {
 			return err

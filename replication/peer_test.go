@@ -3,7 +3,10 @@ package replication
 import (
 	"bufio"
 	"bytes"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,5 +63,44 @@ func TestEndOfAnOldComparisonKeepsTheNew(t *testing.T) {
 	p.onKeys(&Keys{App: "app", Bucket: -1, Remaining: 0})
 	if p.ae["app"] != next || len(p.queue) != 0 {
 		t.Fatalf("after the old comparison's last Keys: session %+v, %d queued; want the new session, nothing queued", p.ae["app"], len(p.queue))
+	}
+}
+
+// TestCloseWaitsForStreamReaders: once Close returns, no reader of an
+// outbound stream is left to apply what a peer sent to the segment. The
+// first reader to compare a Keys frame is held until the agents are
+// closed (or, since a Close that waits for it cannot return before, for
+// a second).
+func TestCloseWaitsForStreamReaders(t *testing.T) {
+	var once sync.Once
+	var readerDone atomic.Bool
+	entered, closed := make(chan struct{}), make(chan struct{})
+	testhooks.Replication = func(point string) {
+		if point != "keys-compared" {
+			return
+		}
+		once.Do(func() {
+			close(entered)
+			select {
+			case <-closed:
+			case <-time.After(time.Second):
+			}
+			readerDone.Store(true)
+		})
+	}
+	t.Cleanup(func() { testhooks.Replication = nil })
+	nodes := newMemFarm(t, NewMemNetwork(1), "a", "b")
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stream compared a Keys frame")
+	}
+	for _, n := range nodes {
+		n.agent.Close(time.Second)
+	}
+	done := readerDone.Load()
+	close(closed)
+	if !done {
+		t.Fatal("Close returned while a stream's reader was still comparing")
 	}
 }
