@@ -620,12 +620,16 @@ func (a *Agent) ackLoop() {
 	}
 }
 
-// apply stores entries received from a peer.
-func (a *Agent) apply(appName string, es []WireEntry) (applied int) {
+// apply stores entries received from a peer. It stops early only when the
+// agent is closing, and then returns the context's error: the entries
+// are not all stored, so they must not be acknowledged.
+func (a *Agent) apply(appName string, es []WireEntry) error {
 	app := a.apps[appName]
 	if app == nil {
-		return 0
+		return nil
 	}
+	applied := 0
+	defer func() { a.metrics.applied.WithLabelValues(appName).Add(float64(applied)) }()
 	for _, w := range es {
 		if a.cfg.local(w.Key) {
 			continue
@@ -633,11 +637,19 @@ func (a *Agent) apply(appName string, es []WireEntry) (applied int) {
 		if w.Touch {
 			if app.seg.MergeExpiry(w.Key, shm.Version{Time: w.Time, Node: w.Node}, timeOrZero(w.Expires)) {
 				applied++
+			} else if cerr := a.ctx.Err(); cerr != nil {
+				return cerr // as below; a touch that did not apply may have waited
 			}
 			continue
 		}
 		ok, err := app.seg.Apply(fromWire(w))
 		if err != nil {
+			// A stripe held by a stopped process costs each entry on it
+			// the segment's lock timeout; a closing agent does not wait
+			// for the rest.
+			if cerr := a.ctx.Err(); cerr != nil {
+				return cerr
+			}
 			a.log.Warn("cannot apply entry from peer", "app", appName, "err", err)
 			continue
 		}
@@ -645,8 +657,7 @@ func (a *Agent) apply(appName string, es []WireEntry) (applied int) {
 			applied++
 		}
 	}
-	a.metrics.applied.WithLabelValues(appName).Add(float64(applied))
-	return applied
+	return nil
 }
 
 func timeOrZero(ns int64) time.Time {

@@ -105,8 +105,9 @@ func (a *Agent) serve(c net.Conn) error {
 		}
 		switch m := msg.(type) {
 		case *Batch:
-			a.apply(m.App, m.Entries)
-			err = reply(func() error { return writeFrame(w, frameAck, &Ack{ID: m.ID}) })
+			if err = a.apply(m.App, m.Entries); err == nil {
+				err = reply(func() error { return writeFrame(w, frameAck, &Ack{ID: m.ID}) })
+			}
 		case *Digest:
 			// Flushes what the loop wrote before, if nothing follows.
 			err = reply(func() error {

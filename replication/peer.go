@@ -439,7 +439,9 @@ func (p *peer) readLoop(fr *frameReader) error {
 		case *Keys:
 			p.onKeys(m)
 		case *Entries:
-			p.a.apply(m.App, m.Entries)
+			if err := p.a.apply(m.App, m.Entries); err != nil {
+				return err
+			}
 		case *Refuse:
 			return fmt.Errorf("refused by %s: %s", p.name, m.Reason)
 		default:

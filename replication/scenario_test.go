@@ -6,6 +6,7 @@ package replication
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,11 +14,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gardenstate/gardenstate/internal/testhooks"
 	"github.com/gardenstate/gardenstate/internal/testseed"
 	"github.com/gardenstate/gardenstate/internal/testseg"
 	"github.com/gardenstate/gardenstate/internal/testwait"
@@ -496,3 +500,64 @@ func TestStalledPeerMemoryBounded(t *testing.T) {
 		return len(p) == 1 && p[0].State == "alive"
 	})
 }
+
+// TestCloseStopsApplyingToAHeldStripe: a closing agent does not go on
+// applying, entry after entry, to a stripe a live process holds (each
+// would wait the segment's lock timeout before Close could return).
+func TestCloseStopsApplyingToAHeldStripe(t *testing.T) {
+	const entries = 50
+	var armed atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	testhooks.Shm = func(p string) {
+		if p == "written" && armed.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+	}
+	t.Cleanup(func() { testhooks.Shm = nil })
+	var failed atomic.Int64
+	logger := slog.New(countingHandler{msg: "cannot apply entry from peer", n: &failed})
+	so := shm.Options{Size: 8 << 20, MaxValue: 16 << 10, Stripes: 1, LockTimeout: 200 * time.Millisecond}
+	nodes := newMemFarmSeg(t, NewMemNetwork(1), so, func(c *Config) { c.Logger = logger; c.AntiEntropyInterval = time.Hour }, "a", "b")
+	a, b := nodes[0], nodes[1]
+	warmUp(t, a, b)
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the segments close, which waits for the holder
+
+	// This process holds a's only stripe, as a stopped worker would.
+	armed.Store(true)
+	holder := make(chan error, 1)
+	go func() { holder <- a.seg.Set([]byte("held"), []byte("x"), time.Hour) }()
+	<-held
+	for i := range entries {
+		if err := b.seg.Set(fmt.Appendf(nil, "k%d", i), []byte("v"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 10*time.Second, "an entry to time out on the held stripe", func() bool { return failed.Load() > 0 })
+	a.agent.Close(time.Second)
+	if n := failed.Load(); n >= entries/2 {
+		t.Fatalf("%d of %d entries waited out the lock timeout before Close returned", n, entries)
+	}
+	free()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingHandler counts the records with one message and drops the rest.
+type countingHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
