@@ -504,8 +504,9 @@ func (p *peer) onKeys(k *Keys) {
 	}
 	if k.Remaining == 0 {
 		p.mu.Lock()
-		// The stream may have ended during the scans above, and a new
-		// stream begun its own comparison, which this one must not end.
+		// The session is still this comparison's: a stream's reader is
+		// done before the next stream begins. Checked all the same, so
+		// that a comparison never ends another one.
 		current := p.ae[k.App] == s
 		again := current && p.aeAgain[k.App]
 		if current {

@@ -43,7 +43,9 @@ func TestMarkerOfAnEndedStreamIsDropped(t *testing.T) {
 
 // TestEndOfAnOldComparisonKeepsTheNew: the last Keys of a comparison whose
 // stream ended while it was being compared does not end the comparison
-// the next stream has begun for the same app, nor queue a marker.
+// the next stream has begun for the same app, nor queue a marker. (A
+// session waits for its reader, so streams do not overlap this way now;
+// the check in onKeys stays, and this test keeps it honest.)
 func TestEndOfAnOldComparisonKeepsTheNew(t *testing.T) {
 	a := &Agent{log: quietLogger(), apps: map[string]*appState{"app": {}}, cfg: Config{QueueBytes: 1 << 20}}
 	a.metrics = newMetrics(a, prometheus.NewRegistry())
