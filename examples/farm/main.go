@@ -50,10 +50,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	webFlags := []string{"-workers", strconv.Itoa(*workers)}
-	if *freshness != 0 {
-		webFlags = append(webFlags, "-freshness-timeout", freshness.String())
-	}
+	webFlags := []string{"-workers", strconv.Itoa(*workers), "-freshness-timeout", freshness.String()}
 	if err := run(ctx, *hosts, webFlags, *webPort, *gossipPort, *dir, *demo); err != nil {
 		fmt.Fprintln(os.Stderr, "farm:", err)
 		os.Exit(1)

@@ -25,10 +25,14 @@
 //	                read-your-writes across hosts: when a request's cookie
 //	                shows a newer session than this host holds, the worker
 //	                asks the agent with GET
-//	                http://ADDR/v1/fetch?app=APP&key=<key>&version=<time>.<node>
-//	                (key in unpadded URL-safe base64) and waits up to 100 ms.
-//	                It needs gardend running; without -farm the local copy
-//	                is served, which is right for a single host.
+//	                http://ADDR/v1/fetch?app=APP&key=<key>&version=<time>.<node>&timeout=<left>
+//	                (key in unpadded URL-safe base64) and waits up to
+//	                -freshness-timeout. It needs gardend running; without
+//	                -farm the local copy is served, which is right for a
+//	                single host.
+//	-freshness-timeout D  with -farm: how long a request waits for the newer
+//	                copy (default 100ms, garden's FreshnessTimeout; the
+//	                agent allows up to 10s)
 //
 // Pages:
 //
