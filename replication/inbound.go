@@ -109,15 +109,14 @@ func (a *Agent) serve(c net.Conn) error {
 				err = reply(func() error { return writeFrame(w, frameAck, &Ack{ID: m.ID}) })
 			}
 		case *Digest:
-			// Flushes what the loop wrote before, if nothing follows.
-			err = reply(func() error {
-				a.goRun(func() {
-					if err := a.answerDigest(w, &wmu, m); err != nil {
-						c.Close() // the loop's next read fails and ends the stream
-					}
-				})
-				return nil
+			a.goRun(func() {
+				if err := a.answerDigest(w, &wmu, m); err != nil {
+					c.Close() // the loop's next read fails and ends the stream
+				}
 			})
+			// Writes nothing; flushes what the loop wrote before, if
+			// nothing follows.
+			err = reply(func() error { return nil })
 		case *Fetch:
 			err = reply(func() error { return a.answerFetch(w, m) })
 		default:

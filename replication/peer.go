@@ -254,14 +254,14 @@ func (p *peer) session() error {
 	// session is, so that nothing is written to a segment after the
 	// agent's Close has returned.
 	readErr := make(chan error, 1)
-	readDone := make(chan struct{})
 	go func() {
-		defer close(readDone)
 		readErr <- p.readLoop(fr)
+		close(readErr)
 	}()
 	defer func() {
 		conn.Close() // ends the reader's wait for a frame
-		<-readDone
+		for range readErr {
+		}
 	}()
 	for {
 		if err := p.writeSome(w); err != nil {
