@@ -236,7 +236,7 @@ func (s *Segment) ReadChanges(from uint64, out []Change) (n int, next uint64, er
 			if !s.abandoned(next, head) {
 				return n, next, nil // still being written
 			}
-			out[n] = Change{Seq: next, Kind: ChangeRescan, Stripe: -1}
+			out[n] = Change{Seq: next, Kind: ChangeRescan, Stripe: -1, Key: out[n].Key[:0]}
 		}
 		n++
 	}
