@@ -315,7 +315,6 @@ type collected struct {
 // stripe's sequence counter stayed put.
 func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 	c.recs = c.recs[:0]
-	size := uint64(0)
 	for slot := uint64(0); slot <= s.indexMask; slot++ {
 		w := st.word(slot).Load()
 		if w == 0 {
@@ -325,9 +324,9 @@ func (s *Segment) collect(st *stripe, o RangeOptions, now int64, c *collected) {
 		if !ok || !o.wants(&r, now) {
 			continue
 		}
-		size += c.add(&r, st.meta(slot).Load(), o.KeysOnly)
+		c.add(&r, st.meta(slot).Load(), o.KeysOnly)
 	}
-	c.copyOut(st, o.KeysOnly, size)
+	c.copyOut(st, o.KeysOnly)
 }
 
 // readSince collects st's records placed since the watermark o.Since,
@@ -358,7 +357,6 @@ func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64,
 	}
 	// Records before the tail are gone, and those the tail passed that
 	// were live have been placed again at the head.
-	size := uint64(0)
 	for pos := max(p.head, tail); pos < head; {
 		r, pad, ok := s.logAt(st, pos, head)
 		if !ok {
@@ -369,10 +367,10 @@ func (s *Segment) collectSince(st *stripe, p markPos, o RangeOptions, now int64,
 			continue
 		}
 		if slot, live := s.slotAt(st, r.hash, r.off); live {
-			size += c.add(&r, st.meta(slot).Load(), o.KeysOnly)
+			c.add(&r, st.meta(slot).Load(), o.KeysOnly)
 		}
 	}
-	c.copyOut(st, o.KeysOnly, size)
+	c.copyOut(st, o.KeysOnly)
 	return true
 }
 
@@ -382,19 +380,22 @@ func (o *RangeOptions) wants(r *rec, now int64) bool {
 		r.hlc > o.After && (o.Until == 0 || r.hlc <= o.Until)
 }
 
-// add notes a record to copy out and returns the bytes it will take.
-func (c *collected) add(r *rec, meta uint64, keysOnly bool) uint64 {
+// add notes a record to copy out (its key alone with keysOnly).
+func (c *collected) add(r *rec, meta uint64, keysOnly bool) {
 	if keysOnly {
 		r.valLen = 0
 	}
 	r.meta = meta
 	c.recs = append(c.recs, *r)
-	return r.keyLen + r.valLen
 }
 
-// copyOut copies the records noted in c, size bytes of keys and values,
-// into memory allocated once.
-func (c *collected) copyOut(st *stripe, keysOnly bool, size uint64) {
+// copyOut copies the keys and values of the records noted in c into
+// memory allocated once.
+func (c *collected) copyOut(st *stripe, keysOnly bool) {
+	size := uint64(0)
+	for i := range c.recs {
+		size += c.recs[i].keyLen + c.recs[i].valLen
+	}
 	// Records overlap if the read was torn (the caller reads again) or
 	// the index is corrupt.
 	if c.overlap = size > uint64(len(st.arena)); c.overlap {
