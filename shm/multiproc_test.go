@@ -107,6 +107,16 @@ func childHolder() int {
 	return 0
 }
 
+// killHolder starts a holder child that writes "victim" and stops at
+// point holding its stripe's lock, and SIGKILLs it there.
+func killHolder(t *testing.T, path, point string) {
+	t.Helper()
+	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT="+point)
+	h.Expect(t, "holding", 30*time.Second)
+	h.Cmd.Process.Signal(syscall.SIGKILL)
+	h.Wait(t, 30*time.Second)
+}
+
 // keyInStripe returns a key other than avoid that hashes to the same
 // stripe as avoid, or, if other is true, to a different one.
 func keyInStripe(s *Segment, avoid string, other bool) string {
@@ -126,10 +136,7 @@ func TestTakeoverFromKilledHolder(t *testing.T) {
 			s.Set([]byte("victim"), []byte("before"), 0)
 			neighbour := keyInStripe(s, "victim", false)
 			s.Set([]byte(neighbour), []byte("neighbour"), 0)
-			h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT="+point)
-			h.Expect(t, "holding", 30*time.Second)
-			h.Cmd.Process.Signal(syscall.SIGKILL)
-			h.Wait(t, 30*time.Second)
+			killHolder(t, path, point)
 
 			// The stripe is locked by a dead process, mid-write: the next
 			// writer takes it over and repairs it.
@@ -269,10 +276,7 @@ func TestProcsListsAttached(t *testing.T) {
 func TestRingHoleFromDeadWriter(t *testing.T) {
 	s, path := openTest(t, testOptions())
 	from := s.LastSeq() + 1
-	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=reserved")
-	h.Expect(t, "holding", 30*time.Second)
-	h.Cmd.Process.Signal(syscall.SIGKILL)
-	h.Wait(t, 30*time.Second)
+	killHolder(t, path, "reserved")
 	hole := from
 	other := keyInStripe(s, "victim", true)
 	if err := s.Set([]byte(other), []byte("after"), 0); err != nil {
@@ -325,6 +329,14 @@ func TestMethodsAfterClose(t *testing.T) {
 	}
 	if err := s.Verify(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Verify after Close: %v", err)
+	}
+	// A watermark or the clock asked of a closed segment is empty, not a
+	// fault.
+	if m := s.Watermark(); m.Clock != 0 || len(m.stripes) != 0 {
+		t.Fatalf("Watermark after Close = %+v", m)
+	}
+	if c := s.Clock(); c != 0 {
+		t.Fatalf("Clock after Close = %d", c)
 	}
 }
 
@@ -507,8 +519,8 @@ func TestRingNumberBeingTaken(t *testing.T) {
 // hole before that is not its number.
 func TestAbandonedTakingBound(t *testing.T) {
 	s, _ := openTest(t, testOptions())
-	hole := s.ringHead.Add(1) - 1 // taken by a writer that died before claiming it
-	head := s.ringHead.Load()
+	head := s.ringHead.Add(1)
+	hole := head - 1 // taken by a writer that died before claiming it
 	taker := atomic64(s.stripes[1].ctl, layout.StPendingRing)
 	taker.Store(layout.PendingTaking | head)
 	if !s.abandoned(hole, head) {
@@ -517,20 +529,5 @@ func TestAbandonedTakingBound(t *testing.T) {
 	taker.Store(layout.PendingTaking | hole)
 	if s.abandoned(hole, head) {
 		t.Fatal("a hole a live writer may be taking was skipped")
-	}
-	taker.Store(0)
-}
-
-// TestWatermarkAfterClose: a watermark or the clock asked of a closed
-// segment is empty, not a fault.
-func TestWatermarkAfterClose(t *testing.T) {
-	s, _ := openTest(t, testOptions())
-	s.Set([]byte("k"), []byte("v"), 0)
-	s.Close()
-	if m := s.Watermark(); m.Clock != 0 || len(m.stripes) != 0 {
-		t.Fatalf("Watermark after Close = %+v", m)
-	}
-	if c := s.Clock(); c != 0 {
-		t.Fatalf("Clock after Close = %d", c)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
@@ -171,10 +170,7 @@ func TestRangeSinceAfterTakeover(t *testing.T) {
 	neighbour := keyInStripe(s, "victim", false)
 	m := s.Watermark()
 	s.Set([]byte(neighbour), []byte("since"), 0)
-	h := startChild(t, "holder", "GARDEN_PATH="+path, "GARDEN_KEY=victim", "GARDEN_POINT=advanced")
-	h.Expect(t, "holding", 30*time.Second)
-	h.Cmd.Process.Signal(syscall.SIGKILL)
-	h.Wait(t, 30*time.Second)
+	killHolder(t, path, "advanced")
 
 	got := rangeAll(t, s, RangeOptions{After: m.Clock, Since: &m})
 	if st := s.Stats(); st.Takeovers != 1 || st.Repairs != 1 {
